@@ -1,0 +1,38 @@
+# rewritelab: `make demo` runs the small CPU reproduction, `make test` runs the test suite.
+# torch is pinned to the CPU wheel 2.13.0: a looser spec would download a multi-GB CUDA build.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TORCH  := torch==2.13.0
+OUT    ?= runs/demo
+
+.PHONY: install test demo lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/rewritelab reproduce demo --out $(OUT)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/generate_throughput.py
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/decode_throughput.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,214 @@
+"""Typed, validated configuration: YAML files + `--set section.key=value` overrides → dataclasses.
+
+Every config section is a dataclass. `from_dict` builds one from plain data, rejecting unknown keys and
+wrong types with a message that names the full field path (`data.num_rules`), then calls the dataclass's
+own `validate()` so each stage owns its rules. `to_dict` is the inverse, used to record resolved configs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+from rewritelab.errors import UserError
+
+T = TypeVar("T")
+
+
+class FieldError(UserError):
+    """A `validate()` failure on one field; `from_dict` prefixes the section path."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or malformed YAML is a `UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"malformed YAML in {path}{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: the top level must be a mapping of sections (data:, model:, train:, ...)")
+    return data
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested dict, returning a new dict."""
+    out = _deepcopy(config)
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. --set data.num_rules=500")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            raise UserError(f"--set {item!r}: the value is not valid YAML") from None
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise UserError(f"--set {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deepcopy(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _deepcopy(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_deepcopy(v) for v in x]
+    return x
+
+
+def from_dict(cls: type[T], data: Any, where: str) -> T:
+    """Build dataclass `cls` from `data`; `where` is the field path used in error messages."""
+    return _convert(cls, data, where)
+
+
+def _unknown_key_error(where: str, key: str, known: list[str]) -> UserError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    return UserError(f"{where}: unknown key {key!r} ({hint})")
+
+
+def _build_dataclass(cls: Any, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in fields:
+            raise _unknown_key_error(where, str(key), list(fields))
+    kwargs = {}
+    for name in fields:
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}")
+        elif (
+            fields[name].default is dataclasses.MISSING and fields[name].default_factory is dataclasses.MISSING
+        ):
+            raise UserError(f"{where}.{name}: required field is missing")
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        try:
+            validate()
+        except FieldError as e:
+            raise UserError(f"{where}.{e.field}: {e.message}") from None
+    return obj
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch per type form
+    if tp is Any:
+        return value
+    hook = getattr(tp, "from_config", None)
+    if hook is not None:
+        return hook(value, where)
+    if dataclasses.is_dataclass(tp):
+        return _build_dataclass(tp, value, where)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, where)
+            except UserError as e:
+                errors.append(str(e))
+        raise UserError(errors[-1] if len(errors) == 1 else f"{where}: expected {_describe(tp)}, got {value!r}")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise UserError(f"{where}: must be one of {', '.join(map(repr, args))}, got {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise UserError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+            return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a mapping, got {value!r}")
+        kt, vt = args or (Any, Any)
+        return {_convert(kt, k, where): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise UserError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML reads 1e-3 (no dot) as a string
+            except ValueError:
+                pass
+        raise UserError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise UserError(f"{where}: expected a string, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise UserError(f"{where}: expected null, got {value!r}")
+    raise TypeError(f"unsupported config type {tp!r} at {where}")
+
+
+def _describe(tp: Any) -> str:
+    names = [getattr(a, "__name__", str(a)) for a in typing.get_args(tp) if a is not type(None)]
+    return " or ".join(names)
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain-data view of a config (dataclasses → dicts, tuples → lists), suitable for YAML/JSON."""
+    to_config = getattr(obj, "to_config", None)
+    if to_config is not None:
+        return to_config()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False, default_flow_style=None)
