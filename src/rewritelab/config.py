@@ -107,7 +107,8 @@ def _build_dataclass(cls: Any, data: Any, where: str) -> Any:
         if name in data:
             kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}")
         elif (
-            fields[name].default is dataclasses.MISSING and fields[name].default_factory is dataclasses.MISSING
+            fields[name].default is dataclasses.MISSING
+            and fields[name].default_factory is dataclasses.MISSING
         ):
             raise UserError(f"{where}.{name}: required field is missing")
     obj = cls(**kwargs)
@@ -141,7 +142,9 @@ def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch
                 return _convert(arg, value, where)
             except UserError as e:
                 errors.append(str(e))
-        raise UserError(errors[-1] if len(errors) == 1 else f"{where}: expected {_describe(tp)}, got {value!r}")
+        if len(errors) == 1:
+            raise UserError(errors[0])
+        raise UserError(f"{where}: expected {_describe(tp)}, got {value!r}")
     if origin is Literal:
         if value in args:
             return value
@@ -152,7 +155,9 @@ def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise UserError(f"{where}: expected a list of {len(args)} values, got {value!r}")
-            return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(
+                _convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+            )
         item = args[0] if args else Any
         items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
