@@ -1,0 +1,506 @@
+"""Instruction families: registered samplers of rewrite-rule patterns.
+
+A family decides what the *pattern* of a rule looks like (replacements are always uniform strings, drawn
+by `datasets`). `random` draws uniform strings; the restricted families of the reference study's E4 build
+patterns from a short block and a repetition count `k`:
+
+- `repeated`: every block character repeated k times (`aaabbbccc`: block `abc`, k = 3),
+- `periodic`: the block repeated k times (`abcabc`: block `abc`, k = 2),
+- `mirrored`: the block and its mirror image alternating, k segments (`abccbaabc`: k = 3),
+
+and `mixed` is a weighted mixture of the others. Each family is a dataclass with typed fields, `validate()`
+(raising `FieldError`), a vectorised `sample(n, rng, ctx)` that works on integer codes (indices into the
+alphabet), `capacity(ctx)` (how many distinct patterns it can produce, used to reject impossible requests)
+and `length_range(ctx)`. Adding a family is one class decorated with `@register`.
+
+So that a pattern's `k` is well defined (one pattern, one reading), the restricted families only build
+blocks with a unique decomposition: `repeated` blocks have no two equal neighbours (`aab` would read as
+k = 6 then 3), `periodic` blocks are primitive (not themselves a power such as `abab`), and `mirrored`
+blocks are not palindromes (a palindrome mirrored is just periodic).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rewritelab.config import FieldError, from_dict
+from rewritelab.errors import UserError
+
+# Rejection rounds for primitive / non-palindromic blocks (a fresh block is accepted w.p. >= 1/4).
+_MAX_RESAMPLE_ROUNDS = 200
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Shared value types
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An inclusive integer range, written in YAML as `n` (fixed) or `[min, max]`."""
+
+    lo: int
+    hi: int
+
+    @classmethod
+    def of(cls, value: int | tuple[int, int] | list[int] | IntRange) -> IntRange:
+        """Python-side shorthand: `IntRange.of(3)`, `IntRange.of((2, 4))`."""
+        if isinstance(value, IntRange):
+            return value
+        return cls.from_config(value, "range")
+
+    @classmethod
+    def from_config(cls, value: Any, where: str) -> IntRange:
+        if _is_int(value):
+            return cls(int(value), int(value))
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
+            lo, hi = (int(v) for v in value)
+            if lo > hi:
+                raise UserError(
+                    f"{where}: min {lo} is larger than max {hi}; write [min, max] with min <= max"
+                )
+            return cls(lo, hi)
+        raise UserError(f"{where}: expected an integer or a list [min, max] of integers, got {value!r}")
+
+    def to_config(self) -> int | list[int]:
+        return self.lo if self.lo == self.hi else [self.lo, self.hi]
+
+    def __str__(self) -> str:
+        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
+
+    def __len__(self) -> int:
+        return self.hi - self.lo + 1
+
+    def values(self) -> range:
+        return range(self.lo, self.hi + 1)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """`n` values drawn uniformly from the range (int64)."""
+        return rng.integers(self.lo, self.hi + 1, size=n, dtype=np.int64)
+
+
+def _is_int(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer()
+    )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a family needs to know about the dataset: the alphabet size and `random`'s pattern length."""
+
+    alphabet_size: int
+    pattern_len: IntRange
+
+
+@dataclass(frozen=True, eq=False)
+class PatternBatch:
+    """`n` sampled patterns as alphabet indices: row i is `codes[i, :lengths[i]]` (the rest is padding)."""
+
+    codes: np.ndarray  # (n, width) uint8
+    lengths: np.ndarray  # (n,) int64
+    k: np.ndarray  # (n,) int64, 0 where the family has no k
+    family: list[str]  # the (component) family that sampled each pattern
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The registry and the polymorphic config form
+
+FAMILIES: dict[str, type[Family]] = {}
+
+
+def register(cls: type[Family]) -> type[Family]:
+    """Class decorator: make a family available under `cls.name` in configs."""
+    if not cls.name or cls.name in FAMILIES:
+        raise ValueError(f"family name {cls.name!r} is empty or already registered")
+    FAMILIES[cls.name] = cls
+    return cls
+
+
+def _known() -> str:
+    return ", ".join(sorted(FAMILIES))
+
+
+class Family:
+    """Base of every family. Config forms: the bare name (`repeated`) or a mapping with `name`."""
+
+    name: ClassVar[str] = ""
+
+    def validate(self) -> None:
+        """Check the family's own fields; raise `FieldError(field, message)`."""
+
+    def sample(self, n: int, rng: np.random.Generator, ctx: Context) -> PatternBatch:
+        raise NotImplementedError
+
+    def capacity(self, ctx: Context) -> int:
+        """Number of distinct patterns the family can produce (an upper bound where noted)."""
+        raise NotImplementedError
+
+    def length_range(self, ctx: Context) -> IntRange:
+        """Shortest and longest pattern the family can produce."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One-line label, e.g. `repeated(k=3-4, block_len=2-4)`."""
+        parts = [f"{f.name}={_describe_value(getattr(self, f.name))}" for f in dataclasses.fields(self)]
+        return f"{self.name}({', '.join(parts)})" if parts else self.name
+
+    @classmethod
+    def from_config(cls, value: Any, where: str) -> Family:
+        """`random` | `{name: repeated, k: [3, 4], ...}` → a validated family instance."""
+        if isinstance(value, Family):
+            return value
+        if isinstance(value, str):
+            name, fields = value, {}
+        elif isinstance(value, dict):
+            fields = dict(value)
+            name = fields.pop("name", None)
+            if name is None:
+                raise UserError(f"{where}: a family mapping needs a `name` (one of {_known()})")
+        else:
+            raise UserError(
+                f"{where}: expected a family name ({_known()}) or a mapping with `name`, got {value!r}"
+            )
+        family_cls = FAMILIES.get(name) if isinstance(name, str) else None
+        if family_cls is None:
+            raise UserError(f"{where}: unknown family {name!r}; registered families: {_known()}")
+        return _build(family_cls, fields, where)
+
+    def to_config(self) -> str | dict[str, Any]:
+        """The bare name when every field has its default, otherwise the full mapping."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if all(_is_default(f, values[f.name]) for f in dataclasses.fields(self)):
+            return self.name
+        return {"name": self.name, **{k: _to_plain(v) for k, v in values.items()}}
+
+
+def _build(cls: type[Family], fields: dict[str, Any], where: str) -> Family:
+    """Convert and check each field (like `config.from_dict`), then run the family's `validate()`."""
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in fields:
+        if key not in known:
+            keys = ", ".join(["name", *known])
+            raise UserError(f"{where}: unknown key {key!r} for family {cls.name!r} (known keys: {keys})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in fields:
+            kwargs[f.name] = from_dict(hints[f.name], fields[f.name], f"{where}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise UserError(f"{where}.{f.name}: required for family {cls.name!r}")
+    obj = cls(**kwargs)
+    try:
+        obj.validate()
+    except FieldError as e:
+        raise UserError(f"{where}.{e.field}: {e.message}") from None
+    return obj
+
+
+def _is_default(f: dataclasses.Field, value: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return value == f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return value == f.default_factory()
+    return False
+
+
+def _to_plain(value: Any) -> Any:
+    to_config = getattr(value, "to_config", None)
+    if to_config is not None:
+        return to_config()
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_describe_value(v) for v in value) + "]"
+    describe = getattr(value, "describe", None)
+    return describe() if describe is not None else str(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Families
+
+
+@register
+@dataclass(frozen=True)
+class RandomFamily(Family):
+    """Uniform strings; the length is drawn uniformly from the dataset's `pattern_len`."""
+
+    name: ClassVar[str] = "random"
+
+    def sample(self, n: int, rng: np.random.Generator, ctx: Context) -> PatternBatch:
+        lengths = ctx.pattern_len.sample(rng, n)
+        codes = rng.integers(0, ctx.alphabet_size, size=(n, ctx.pattern_len.hi), dtype=np.uint8)
+        return PatternBatch(codes, lengths, np.zeros(n, dtype=np.int64), [self.name] * n)
+
+    def capacity(self, ctx: Context) -> int:
+        return sum(ctx.alphabet_size**length for length in ctx.pattern_len.values())
+
+    def length_range(self, ctx: Context) -> IntRange:
+        return ctx.pattern_len
+
+
+@dataclass(frozen=True)
+class _BlockFamily(Family):
+    """A block of `block_len` characters turned into a pattern of `block_len × k` characters."""
+
+    k: IntRange = IntRange(3, 4)
+    block_len: IntRange = IntRange(2, 4)
+
+    min_block_len: ClassVar[int] = 1
+
+    def validate(self) -> None:
+        if self.k.lo < 1:
+            raise FieldError("k", f"must be >= 1, got {self.k.to_config()}")
+        if self.block_len.lo < self.min_block_len:
+            raise FieldError(
+                "block_len",
+                f"must be >= {self.min_block_len} for family {self.name!r}, got {self.block_len.to_config()}",
+            )
+
+    def length_range(self, ctx: Context) -> IntRange:
+        return IntRange(self.block_len.lo * self.k.lo, self.block_len.hi * self.k.hi)
+
+    def capacity(self, ctx: Context) -> int:
+        blocks = sum(self.blocks(ctx.alphabet_size, b) for b in self.block_len.values())
+        return len(self.k) * blocks
+
+    def blocks(self, alphabet_size: int, block_len: int) -> int:
+        """Number of allowed blocks of one length."""
+        raise NotImplementedError
+
+    def sample(self, n: int, rng: np.random.Generator, ctx: Context) -> PatternBatch:
+        b = self.block_len.sample(rng, n)
+        k = self.k.sample(rng, n)
+        block = self.sample_blocks(b, rng, ctx.alphabet_size)
+        cols = np.arange(self.block_len.hi * self.k.hi)
+        index = np.minimum(self.block_index(cols[None, :], b[:, None], k[:, None]), block.shape[1] - 1)
+        codes = np.take_along_axis(block, index, axis=1).astype(np.uint8)
+        return PatternBatch(codes, b * k, k, [self.name] * n)
+
+    def sample_blocks(self, b: np.ndarray, rng: np.random.Generator, alphabet_size: int) -> np.ndarray:
+        """(n, max b) codes; row i's first b[i] entries are an allowed block."""
+        block = rng.integers(0, alphabet_size, size=(len(b), self.block_len.hi), dtype=np.int64)
+        bad = self.rejected(block, b)
+        for _ in range(_MAX_RESAMPLE_ROUNDS):
+            if not bad.any():
+                return block
+            rows = np.flatnonzero(bad)
+            block[rows] = rng.integers(0, alphabet_size, size=(len(rows), block.shape[1]), dtype=np.int64)
+            bad[rows] = self.rejected(block[rows], b[rows])
+        raise RuntimeError(f"family {self.name!r}: block rejection did not converge")  # p < 0.75**200
+
+    def rejected(self, block: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Rows whose block is not allowed (the default allows every block)."""
+        return np.zeros(len(b), dtype=bool)
+
+    @staticmethod
+    def block_index(cols: np.ndarray, b: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Which block character sits at each pattern column."""
+        raise NotImplementedError
+
+
+@register
+@dataclass(frozen=True)
+class RepeatedFamily(_BlockFamily):
+    """Each block character repeated k times: `aaabbbccc` (block `abc`, k = 3); neighbours differ."""
+
+    name: ClassVar[str] = "repeated"
+
+    def blocks(self, alphabet_size: int, block_len: int) -> int:
+        return alphabet_size * (alphabet_size - 1) ** (block_len - 1)
+
+    def sample_blocks(self, b: np.ndarray, rng: np.random.Generator, alphabet_size: int) -> np.ndarray:
+        # A uniform first character, then steps of 1 … A−1 (mod A): uniform over blocks, neighbours differ.
+        n, width = len(b), self.block_len.hi
+        first = rng.integers(0, alphabet_size, size=(n, 1), dtype=np.int64)
+        steps = rng.integers(1, alphabet_size, size=(n, width - 1), dtype=np.int64)
+        return (first + np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(steps, axis=1)], axis=1)) % (
+            alphabet_size
+        )
+
+    @staticmethod
+    def block_index(cols: np.ndarray, b: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return cols // k
+
+
+@register
+@dataclass(frozen=True)
+class PeriodicFamily(_BlockFamily):
+    """The block repeated k times: `abcabc` (block `abc`, k = 2); the block is primitive."""
+
+    name: ClassVar[str] = "periodic"
+
+    def blocks(self, alphabet_size: int, block_len: int) -> int:
+        return primitive_words(alphabet_size, block_len)
+
+    def rejected(self, block: np.ndarray, b: np.ndarray) -> np.ndarray:
+        bad = np.zeros(len(b), dtype=bool)
+        for length in np.unique(b).tolist():
+            rows = np.flatnonzero(b == length)
+            for d in _proper_divisors(length):  # period d dividing the length: the block is (prefix)^(b/d)
+                bad[rows] |= (block[rows, : length - d] == block[rows, d:length]).all(axis=1)
+        return bad
+
+    @staticmethod
+    def block_index(cols: np.ndarray, b: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return cols % b
+
+
+@register
+@dataclass(frozen=True)
+class MirroredFamily(_BlockFamily):
+    """The block and its mirror image alternating, k segments: `abccbaabc` (k = 3); not a palindrome.
+
+    `capacity` is an upper bound here: rarely, two (block, k) pairs spell the same pattern.
+    """
+
+    name: ClassVar[str] = "mirrored"
+    min_block_len: ClassVar[int] = 2  # a 1-character block is its own mirror image
+
+    def blocks(self, alphabet_size: int, block_len: int) -> int:
+        return alphabet_size**block_len - alphabet_size ** ((block_len + 1) // 2)
+
+    def rejected(self, block: np.ndarray, b: np.ndarray) -> np.ndarray:
+        bad = np.zeros(len(b), dtype=bool)
+        for length in np.unique(b).tolist():
+            rows = np.flatnonzero(b == length)
+            bad[rows] = (block[rows, :length] == block[rows, length - 1 :: -1]).all(axis=1)
+        return bad
+
+    @staticmethod
+    def block_index(cols: np.ndarray, b: np.ndarray, k: np.ndarray) -> np.ndarray:
+        segment, offset = cols // b, cols % b
+        return np.where(segment % 2 == 0, offset, b - 1 - offset)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One family of a `mixed` family with its sampling weight (`{name: periodic, weight: 2, k: 3}`)."""
+
+    family: Family
+    weight: float = 1.0
+
+    @classmethod
+    def from_config(cls, value: Any, where: str) -> Component:
+        if isinstance(value, Component):
+            return value
+        weight: Any = 1.0
+        if isinstance(value, dict):
+            value = dict(value)
+            weight = value.pop("weight", 1.0)
+        if not (_is_number(weight) and math.isfinite(weight) and weight > 0):
+            raise UserError(f"{where}.weight: must be a positive number, got {weight!r}")
+        name = value.get("name") if isinstance(value, dict) else value
+        if name == MixedFamily.name or isinstance(value, MixedFamily):
+            raise UserError(
+                f"{where}: a mixed family cannot contain another mixed family; list its components"
+            )
+        return cls(Family.from_config(value, where), float(weight))
+
+    def to_config(self) -> dict[str, Any]:
+        family = self.family.to_config()
+        as_mapping = {"name": family} if isinstance(family, str) else family
+        return {**as_mapping, "weight": self.weight}
+
+    def describe(self) -> str:
+        return f"{self.weight:g}×{self.family.describe()}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@register
+@dataclass(frozen=True)
+class MixedFamily(Family):
+    """A weighted mixture: each pattern comes from one component, drawn with probability ∝ weight.
+
+    `capacity` is the sum over components, an upper bound when components can spell the same pattern.
+    """
+
+    name: ClassVar[str] = "mixed"
+
+    components: tuple[Component, ...] = field(default=())
+
+    def validate(self) -> None:
+        if not self.components:
+            raise FieldError(
+                "components", "list at least one family, e.g. [{name: repeated, weight: 1}, {name: periodic}]"
+            )
+        for i, component in enumerate(self.components):  # components built in Python skip from_config
+            if isinstance(component.family, MixedFamily):
+                raise FieldError(f"components[{i}]", "a mixed family cannot contain another mixed family")
+            if not (math.isfinite(component.weight) and component.weight > 0):
+                raise FieldError(
+                    f"components[{i}].weight", f"must be a positive number, got {component.weight}"
+                )
+            try:
+                component.family.validate()
+            except FieldError as e:
+                raise FieldError(f"components[{i}].{e.field}", e.message) from None
+
+    def sample(self, n: int, rng: np.random.Generator, ctx: Context) -> PatternBatch:
+        weights = np.array([c.weight for c in self.components])
+        which = rng.choice(len(self.components), size=n, p=weights / weights.sum())
+        width = max(c.family.length_range(ctx).hi for c in self.components)
+        codes = np.zeros((n, width), dtype=np.uint8)
+        lengths = np.zeros(n, dtype=np.int64)
+        k = np.zeros(n, dtype=np.int64)
+        family = np.empty(n, dtype=object)
+        for j, component in enumerate(self.components):
+            rows = np.flatnonzero(which == j)
+            if len(rows) == 0:
+                continue
+            part = component.family.sample(len(rows), rng, ctx)
+            codes[rows, : part.codes.shape[1]] = part.codes
+            lengths[rows], k[rows] = part.lengths, part.k
+            family[rows] = part.family
+        return PatternBatch(codes, lengths, k, family.tolist())
+
+    def capacity(self, ctx: Context) -> int:
+        return sum(c.family.capacity(ctx) for c in self.components)
+
+    def length_range(self, ctx: Context) -> IntRange:
+        ranges = [c.family.length_range(ctx) for c in self.components]
+        return IntRange(min(r.lo for r in ranges), max(r.hi for r in ranges))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Counting helpers
+
+
+def primitive_words(alphabet_size: int, length: int) -> int:
+    """Words of `length` over `alphabet_size` letters that are not a power of a shorter word (Möbius sum)."""
+    return sum(_mobius(d) * alphabet_size ** (length // d) for d in range(1, length + 1) if length % d == 0)
+
+
+def _proper_divisors(n: int) -> list[int]:
+    return [d for d in range(1, n) if n % d == 0]
+
+
+def _mobius(n: int) -> int:
+    result, p = 1, 2
+    while p * p <= n:
+        if n % p == 0:
+            n //= p
+            if n % p == 0:
+                return 0
+            result = -result
+        p += 1
+    return -result if n > 1 else result
+
+
+def family_names() -> list[str]:
+    return sorted(FAMILIES)
