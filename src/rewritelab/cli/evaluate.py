@@ -1,0 +1,31 @@
+"""`rewritelab evaluate RUN_DIR`: re-score a trained run, rewrite its predictions and summary.json."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="re-evaluate a trained run: exact match, breakdowns, predictions, summary.json",
+        description="Score the run's checkpoint on its test splits (greedy exact match of the whole "
+        "answer), rewrite RUN_DIR/predictions/SPLIT.jsonl and RUN_DIR/summary.json, and print a table.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rewritelab train`")
+    parser.add_argument("--data", metavar="DIR", help="the dataset directory the run was trained on, if any")
+    parser.add_argument(
+        "--split",
+        dest="splits",
+        action="append",
+        metavar="NAME",
+        help="evaluate only this split (repeatable; default: test_seen and test_unseen)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from rewritelab.evaluate import evaluate_run, format_summary
+
+    summary = evaluate_run(args.run_dir, data_dir=args.data, splits=args.splits)
+    print(format_summary(summary))

@@ -1,0 +1,46 @@
+"""`rewritelab train CONFIG.yaml --out RUN_DIR`: train one run (resuming it if interrupted)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rewritelab.cli import PROG, add_set_option
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train one run from a config (data, model, train sections); resumes an interrupted run",
+        description="Generate the data (or read --data), train, evaluate on the test splits and write "
+        "RUN_DIR/summary.json. Re-running the same command resumes from RUN_DIR/checkpoint.pt; a finished "
+        "run is not retrained. Ctrl-C (or SIGTERM) saves a checkpoint first. Works under torchrun "
+        "(`torchrun --nproc_per_node N -m rewritelab train ...`) for data-parallel training.",
+    )
+    parser.add_argument(
+        "config", metavar="CONFIG.yaml", help="run config with data:, model:, train: sections"
+    )
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
+    parser.add_argument("--data", metavar="DIR", help="train on a dataset written by `generate` instead")
+    add_set_option(parser)
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "none"),
+        help="progress display (default: train.progress, i.e. a bar on a terminal, log lines otherwise)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rewritelab.evaluate import format_summary
+    from rewritelab.train import TrainingInterrupted, load_run_config, train_run
+
+    cfg = load_run_config(args.config, args.overrides)
+    try:
+        summary = train_run(cfg, args.out, data_dir=args.data, progress=args.progress)
+    except TrainingInterrupted as e:
+        print(f"{PROG}: interrupted: {e}", file=sys.stderr)
+        return 128 + e.signum
+    if summary:  # empty on the non-zero ranks of a torchrun job
+        print(format_summary(summary))
+    return 0

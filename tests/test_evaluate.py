@@ -1,0 +1,189 @@
+"""Evaluation: the teacher-forcing fast path equals greedy decoding on a partially trained model, the
+predictions and breakdowns account for every example, bootstrap intervals behave, and the CLI re-scores a
+run (deterministically) or refuses bad input in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rewritelab
+from rewritelab.cli import main
+from rewritelab.config import to_dict
+from rewritelab.datasets import generate_dataset
+from rewritelab.evaluate import (
+    BREAKDOWNS,
+    bootstrap_ci,
+    frequency_bucket,
+    teacher_forced_correct,
+)
+from rewritelab.tokenizer import EOS_ID, Tokenizer
+from rewritelab.train import load_run_config, load_trained_model, read_checkpoint, train_run
+
+TINY = Path(__file__).resolve().parents[1] / "examples" / "configs" / "tiny_run.yaml"
+# Stopped early (about half of test_seen right), with no-ops and 1-2 occurrences for the breakdowns.
+PARTIAL = ["train.max_steps=300", "train.eval_every=0", "data.noop_frac=0.3", "data.occurrences=[1, 2]"]
+
+
+@pytest.fixture(scope="module")
+def partial(tmp_path_factory):
+    torch.set_num_threads(1)
+    cfg = load_run_config(TINY, PARTIAL)
+    run_dir = tmp_path_factory.mktemp("partial") / "run"
+    summary = train_run(cfg, run_dir, progress="none")
+    return run_dir, summary, cfg, generate_dataset(cfg.data)
+
+
+def test_fast_path_agrees_with_greedy_decoding(partial):
+    run_dir, _, cfg, dataset = partial
+    ckpt = read_checkpoint(run_dir / "checkpoint.pt")
+    model = load_trained_model(cfg, ckpt, run_dir / "checkpoint.pt", torch.device("cpu"))
+    tok = Tokenizer(cfg.data.alphabet)
+    splits = {**dataset.splits, "train": dataset.splits["train"].subset(np.arange(0, 2000, 5))}
+    rates = {}
+    for name, split in splits.items():
+        enc = tok.encode_split(split)
+        fast = teacher_forced_correct(model, enc)
+        everything = np.arange(len(enc))
+        written = model.generate(enc.prompts(everything), max_new_tokens=model.block_size, eos_id=EOS_ID)
+        decoded = np.array([w == a for w, a in zip(written, enc.answers(everything), strict=True)])
+        assert np.array_equal(fast, decoded)
+        rates[name] = fast.mean()
+    # the comparison is only meaningful if the model gets many examples right and many wrong
+    assert 0.1 < rates["test_seen"] < 0.9 and 0.1 < rates["train"] < 0.9
+
+
+def test_predictions_hold_every_example_with_what_the_model_wrote(partial):
+    run_dir, summary, _, dataset = partial
+    for name in ("test_seen", "test_unseen"):
+        split = dataset.splits[name]
+        lines = (run_dir / "predictions" / f"{name}.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        assert len(rows) == len(split) == summary["n"][name]
+        for row, original in zip(rows, split.rows(), strict=True):
+            assert {k: row[k] for k in original} == original
+            assert row["correct"] == (row["prediction"] == row["output"])
+        assert np.mean([r["correct"] for r in rows]) == pytest.approx(summary["accuracy"][name])
+        assert any(not r["correct"] for r in rows)
+
+
+def test_breakdowns_partition_each_split(partial):
+    _, summary, _, _ = partial
+    for name in ("test_seen", "test_unseen"):
+        n, accuracy = summary["n"][name], summary["accuracy"][name]
+        assert set(summary["breakdown"][name]) == set(BREAKDOWNS)
+        for cells in summary["breakdown"][name].values():
+            assert sum(c["n"] for c in cells.values()) == n
+            assert sum(c["n"] * c["accuracy"] for c in cells.values()) == pytest.approx(n * accuracy)
+            assert all(c["ci95"][0] <= c["accuracy"] <= c["ci95"][1] for c in cells.values())
+        assert set(summary["breakdown"][name]["noop"]) == {"true", "false"}
+    assert set(summary["breakdown"]["test_unseen"]["frequency"]) == {"0"}
+    assert set(summary["breakdown"]["test_seen"]["frequency"]) == {">=1000"}
+    assert set(summary["breakdown"]["test_seen"]["occurrences"]) == {"0", "1", "2"}
+
+
+def test_summary_records_interval_training_config_and_version(partial):
+    _, summary, cfg, _ = partial
+    for name in ("test_seen", "test_unseen"):
+        lo, hi = summary["ci95"][name]
+        assert 0 <= lo <= summary["accuracy"][name] <= hi <= 1
+    assert summary["train"]["steps"] == 300 and summary["train"]["tokens"] > 0
+    assert summary["config"] == json.loads(json.dumps(to_dict(cfg)))
+    assert summary["code_version"].startswith(rewritelab.__version__)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 5000), data=st.data())
+def test_bootstrap_interval_contains_the_estimate(n, data):
+    hits = data.draw(st.integers(0, n))
+    lo, hi = bootstrap_ci(hits, n)
+    assert 0.0 <= lo <= hits / n <= hi <= 1.0
+    assert np.array_equal(bootstrap_ci(hits, n), [lo, hi])  # seeded
+
+
+def test_bootstrap_matches_resampling_examples():
+    n, hits = 300, 190
+    outcomes = np.zeros(n, dtype=bool)
+    outcomes[:hits] = True
+    resampled = outcomes[np.random.default_rng(5).integers(0, n, size=(4000, n))].mean(axis=1)
+    expected = np.quantile(resampled, [0.025, 0.975])
+    assert np.allclose(bootstrap_ci(hits, n), expected, atol=0.012)
+    cells = bootstrap_ci(np.array([0, hits, n]), np.array([n, n, n]))
+    assert cells.shape == (3, 2) and np.array_equal(cells[0], [0, 0]) and np.array_equal(cells[2], [1, 1])
+
+
+def test_frequency_buckets():
+    counts = np.array([0, 1, 9, 10, 99, 100, 999, 1000, 123456])
+    expected = ["0", "1-9", "1-9", "10-99", "10-99", "100-999", "100-999", ">=1000", ">=1000"]
+    assert frequency_bucket(counts).tolist() == expected
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+
+def test_cli_reevaluation_rewrites_the_same_bytes(partial, capsys):
+    run_dir, _, _, _ = partial
+    files = [run_dir / "summary.json", *sorted((run_dir / "predictions").iterdir())]
+    before = [f.read_bytes() for f in files]
+    for f in files:
+        f.unlink()
+    assert main(["evaluate", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "test_seen" in out and "test_unseen" in out
+    assert [f.read_bytes() for f in files] == before
+
+
+def test_cli_one_split_keeps_the_others(partial, capsys):
+    run_dir, summary, _, _ = partial
+    unseen = run_dir / "predictions" / "test_unseen.jsonl"
+    stamp = unseen.stat().st_mtime_ns
+    assert main(["evaluate", str(run_dir), "--split", "test_seen"]) == 0
+    assert json.loads((run_dir / "summary.json").read_text()) == summary
+    assert unseen.stat().st_mtime_ns == stamp
+    capsys.readouterr()
+
+
+def unfinished(tmp_path: Path, run_dir: Path) -> Path:
+    """A copy of the run whose checkpoint says training is not done."""
+    target = tmp_path / "unfinished"
+    target.mkdir()
+    (target / "config.yaml").write_bytes((run_dir / "config.yaml").read_bytes())
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    ckpt["total_steps"] = 10**6
+    torch.save(ckpt, target / "checkpoint.pt")
+    return target
+
+
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("missing", "no such run directory"),
+        ("empty", "not a run directory"),
+        ("no_checkpoint", "no checkpoint"),
+        ("unknown_split", "--split test_sen: no such split"),
+        ("unfinished", "training stopped at step 300 of 1000000"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(partial, tmp_path, capsys, case, needle):
+    run_dir = partial[0]
+    if case == "missing":
+        argv = ["evaluate", str(tmp_path / "nope")]
+    elif case == "empty":
+        argv = ["evaluate", str(tmp_path)]
+    elif case == "no_checkpoint":
+        (tmp_path / "config.yaml").write_bytes((run_dir / "config.yaml").read_bytes())
+        argv = ["evaluate", str(tmp_path)]
+    elif case == "unknown_split":
+        argv = ["evaluate", str(run_dir), "--split", "test_sen"]
+    else:
+        argv = ["evaluate", str(unfinished(tmp_path, run_dir))]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rewritelab: error: ") and needle in err
