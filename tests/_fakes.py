@@ -1,0 +1,196 @@
+"""Fabricated sweeps for the store and report tests: realistic run directories without training.
+
+Each run gets a `summary.json` (schema of docs/architecture.md) and a `metrics.jsonl` with train and eval
+lines; unseen-rule accuracy follows a sigmoid in log I (generalisation appears around 300 rules, as in
+the paper), lowered by skewed rule frequencies, a single training family or a single occurrence count,
+plus a little seed noise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from rewritelab.store import record_run
+
+N_TEST = 400
+
+
+def data_section(num_rules: int, seed: int, **overrides: Any) -> dict[str, Any]:
+    """A resolved `data:` section (fixed budget unless `examples_per_rule` is given)."""
+    data = {
+        "alphabet": "abcdef",
+        "input_len": [8, 12],
+        "pattern_len": [2, 4],
+        "replacement_len": [1, 4],
+        "family": "random",
+        "test_family": None,
+        "num_rules": num_rules,
+        "budget": 20000,
+        "examples_per_rule": None,
+        "noop_frac": 0.0,
+        "rule_distribution": "uniform",
+        "alpha": 1.0,
+        "occurrences": 1,
+        "test_occurrences": None,
+        "test_rules": 100,
+        "test_examples_per_rule": 10,
+        "seed": seed,
+    }
+    data.update(overrides)
+    if overrides.get("examples_per_rule") is not None and "budget" not in overrides:
+        data["budget"] = None
+    return data
+
+
+def unseen_accuracy(data: dict[str, Any], seed: int) -> float:
+    """The fabricated law: a sigmoid in log10 I centred near 300 rules, with the paper's penalties."""
+    logit = 4.0 * (math.log10(data["num_rules"]) - math.log10(300))
+    if data["rule_distribution"] == "powerlaw" and data["alpha"] < 0.2:
+        logit -= 3.0 * (1 - data["num_rules"] / 5000)  # skew hurts few rules only
+    family = data["family"]
+    if isinstance(family, dict) and family.get("name") != "mixed":
+        logit -= 4.0  # one restricted family alone does not generalise
+    occurrences = data["occurrences"]
+    if not isinstance(occurrences, list):
+        logit -= 0.8
+    noise = np.random.default_rng([seed, data["num_rules"]]).normal(0, 0.02)
+    return float(np.clip(1 / (1 + math.exp(-logit)) + noise, 0.0, 1.0))
+
+
+def _ci(accuracy: float, n: int) -> list[float]:
+    half = 1.96 * math.sqrt(max(accuracy * (1 - accuracy), 1e-4) / n)
+    return [max(0.0, accuracy - half), min(1.0, accuracy + half)]
+
+
+def _split_breakdown(accuracy: float, noop_frac: float, n: int) -> dict[str, Any]:
+    n_noop = int(round(noop_frac * n))
+    noop_acc = 0.97 if n_noop else 0.0
+    applied_acc = (accuracy * n - noop_acc * n_noop) / (n - n_noop) if n_noop else accuracy
+    cells = {"false": {"n": n - n_noop, "accuracy": min(max(applied_acc, 0.0), 1.0)}}
+    if n_noop:
+        cells["true"] = {"n": n_noop, "accuracy": noop_acc}
+    return {"noop": cells, "occurrences": {"1": {"n": n, "accuracy": accuracy}}}
+
+
+def fake_summary(data: dict[str, Any], seed: int, steps: int = 300) -> dict[str, Any]:
+    unseen = unseen_accuracy(data, seed)
+    seen = min(1.0, 0.9 + 0.05 * math.log10(data["num_rules"]) / 4 + 0.01 * seed)
+    if data["noop_frac"]:
+        unseen = data["noop_frac"] * 0.97 + (1 - data["noop_frac"]) * unseen
+    accuracy = {"test_seen": seen, "test_unseen": unseen}
+    return {
+        "accuracy": accuracy,
+        "ci95": {split: _ci(a, N_TEST) for split, a in accuracy.items()},
+        "n": {split: N_TEST for split in accuracy},
+        "breakdown": {split: _split_breakdown(a, data["noop_frac"], N_TEST) for split, a in accuracy.items()},
+        "train": {"steps": steps, "tokens": steps * 4096, "seconds": 12.5, "final_loss": 0.05},
+        "config": {
+            "data": data,
+            "model": {"n_layer": 2, "n_head": 2, "d_model": 64, "dropout": 0.0, "preset": None},
+            "train": {"seed": seed, "max_steps": steps, "lr": 0.001},
+        },
+        "code_version": "0.1.0+git.abc1234",
+        "finished_at": "2025-01-01T00:00:00+00:00",
+    }
+
+
+def metrics_lines(summary: dict[str, Any], evals: int = 5) -> list[dict[str, Any]]:
+    """Train and eval lines whose eval accuracy climbs towards the run's final accuracy."""
+    steps = summary["train"]["steps"]
+    lines: list[dict[str, Any]] = []
+    for i in range(1, evals + 1):
+        step = steps * i // evals
+        frac = 1 - math.exp(-3 * i / evals)
+        lines.append(
+            {
+                "kind": "train",
+                "step": step,
+                "epoch": 0,
+                "tokens": step * 4096,
+                "seconds": i * 2.5,
+                "lr": 1e-3,
+                "loss": 2.0 * (1 - frac) + 0.05,
+            }
+        )
+        final = summary["accuracy"]
+        accuracy = {split: final[split] * frac / (1 - math.exp(-3)) for split in final}
+        lines.append(
+            {"kind": "eval", "step": step, "tokens": step * 4096, "seconds": i * 2.5, "accuracy": accuracy}
+        )
+    return lines
+
+
+def _slug(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("name"))
+    if isinstance(value, list):
+        return "-".join(map(str, value))
+    return str(value)
+
+
+def make_sweep(
+    root: Path,
+    points: Iterable[dict[str, Any]],
+    seeds: Iterable[int] = (0, 1),
+    name: str = "fake",
+    record: bool = True,
+    metrics: bool = True,
+) -> Path:
+    """Write a sweep directory: one run per point × seed (`summary.json`, `metrics.jsonl`) + results.sqlite.
+
+    A point is a dict of `data:` overrides and must include `num_rules`.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    points = list(points)
+    (root / "sweep.yaml").write_text(
+        yaml.safe_dump({"preset": name, "description": f"fabricated sweep {name}", "seeds": list(seeds)})
+    )
+    for seed in seeds:
+        for point in points:
+            data = data_section(seed=seed, **point)
+            run_id = ".".join(f"{k}={_slug(v)}" for k, v in point.items()) + f".seed={seed}"
+            run_dir = root / "runs" / run_id
+            run_dir.mkdir(parents=True)
+            summary = fake_summary(data, seed)
+            (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+            if metrics:
+                text = "".join(json.dumps(line) + "\n" for line in metrics_lines(summary))
+                (run_dir / "metrics.jsonl").write_text(text)
+            if record:
+                record_run(root / "results.sqlite", run_id, summary, root.name, name)
+    return root
+
+
+RULES = [10, 30, 100, 300, 1000]
+REPEATED = {"name": "repeated", "k": [3, 4], "block_len": [2, 4]}
+PERIODIC = {"name": "periodic", "k": [3, 4]}
+MIRRORED = {"name": "mirrored", "k": [3, 4]}
+MIXED = {"name": "mixed", "components": [dict(c, weight=1) for c in (REPEATED, PERIODIC, MIRRORED)]}
+
+
+def e1_points(budgets: Iterable[int] = (20000,)) -> list[dict[str, Any]]:
+    return [{"num_rules": i, "budget": b} for b in budgets for i in RULES]
+
+
+def e2_points() -> list[dict[str, Any]]:
+    return [{"noop_frac": f, "num_rules": i} for f in (0.0, 0.3) for i in RULES]
+
+
+def e3_points() -> list[dict[str, Any]]:
+    dists = [("uniform", 1.0)] + [("powerlaw", a) for a in (1.0, 0.5, 0.2, 0.1, 0.03)]
+    return [{"rule_distribution": d, "alpha": a, "num_rules": i} for d, a in dists for i in (300, 3000)]
+
+
+def e4_points() -> list[dict[str, Any]]:
+    return [{"family": f, "num_rules": i} for f in (REPEATED, PERIODIC, MIRRORED, MIXED) for i in (100, 1000)]
+
+
+def e5_points() -> list[dict[str, Any]]:
+    return [{"occurrences": o, "num_rules": i} for o in (1, 2, 4, [1, 2, 3, 4]) for i in (30, 100, 300, 1000)]

@@ -1,0 +1,334 @@
+"""The results database: idempotent recording, concurrent writers, derived columns, exports and the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _fakes import data_section, e1_points, e3_points, fake_summary, make_sweep
+from rewritelab.cli import main
+from rewritelab.errors import UserError
+from rewritelab.store import (
+    COLUMNS,
+    experiment_columns,
+    export,
+    family_label,
+    load_results,
+    occurrences_label,
+    open_db,
+    record_run,
+)
+
+
+def summary(num_rules: int = 100, seed: int = 0, **data) -> dict:
+    return fake_summary(data_section(num_rules, seed, **data), seed)
+
+
+def rows(db_path: Path) -> list[tuple]:
+    with open_db(db_path) as db:
+        return db.execute("SELECT run_id, split, accuracy FROM results ORDER BY run_id, split").fetchall()
+
+
+# --- recording ----------------------------------------------------------------------------------------
+
+
+def test_recording_a_run_twice_keeps_one_row_per_split_with_the_latest_values(tmp_path):
+    db = tmp_path / "results.sqlite"
+    first = summary()
+    record_run(db, "num_rules=100.seed=0", first, "s", "p")
+    record_run(db, "num_rules=100.seed=0", first, "s", "p")
+    assert [r[:2] for r in rows(db)] == [
+        ("num_rules=100.seed=0", "test_seen"),
+        ("num_rules=100.seed=0", "test_unseen"),
+    ]
+    again = json.loads(json.dumps(first))
+    again["accuracy"]["test_unseen"] = 0.5
+    record_run(db, "num_rules=100.seed=0", again, "s", "p")
+    assert dict((split, acc) for _, split, acc in rows(db))["test_unseen"] == 0.5
+    assert len(rows(db)) == 2
+
+
+def test_a_split_missing_from_a_newer_summary_is_removed(tmp_path):
+    db = tmp_path / "results.sqlite"
+    full = summary()
+    record_run(db, "r", full, "s", "p")
+    partial = json.loads(json.dumps(full))
+    for key in ("accuracy", "ci95", "n", "breakdown"):
+        del partial[key]["test_seen"]
+    record_run(db, "r", partial, "s", "p")
+    assert [r[1] for r in rows(db)] == ["test_unseen"]
+
+
+def test_rows_hold_the_summary_values(tmp_path):
+    db = tmp_path / "results.sqlite"
+    s = summary(num_rules=300, seed=1, noop_frac=0.3)
+    record_run(db, "run", s, "sweep-a", "e2-cpu")
+    frame = load_results(db)
+    unseen = frame[frame["split"] == "test_unseen"].iloc[0]
+    assert unseen["accuracy"] == s["accuracy"]["test_unseen"]
+    assert [unseen["ci_low"], unseen["ci_high"]] == s["ci95"]["test_unseen"]
+    assert unseen["n"] == s["n"]["test_unseen"]
+    assert json.loads(unseen["breakdown_json"]) == s["breakdown"]["test_unseen"]
+    assert json.loads(unseen["config_json"]) == s["config"]
+    assert (unseen["sweep"], unseen["preset"], unseen["seed"], unseen["num_rules"]) == (
+        "sweep-a",
+        "e2-cpu",
+        1,
+        300,
+    )
+    assert (unseen["steps"], unseen["tokens"], unseen["seconds"]) == (300, 300 * 4096, 12.5)
+    assert unseen["code_version"] == "0.1.0+git.abc1234" and unseen["noop_frac"] == 0.3
+    assert unseen["finished_at"] == s["finished_at"]
+
+
+def test_a_summary_without_finished_at_is_stamped_when_recorded(tmp_path):
+    s = summary()
+    del s["finished_at"]
+    record_run(tmp_path / "r.sqlite", "r", s, "s", "p")
+    stamp = load_results(tmp_path / "r.sqlite")["finished_at"].iloc[0]
+    assert stamp.endswith("+00:00") and stamp[:2] == "20"
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ({"accuracy": None}, "accuracy"),
+        ({"accuracy": {}}, "no evaluated split"),
+        ({"config": None}, "config"),
+        ({"config": {"model": {}}}, "config.data"),
+        ({"ci95": {"test_seen": [0.1], "test_unseen": [0.0, 0.1]}}, "ci95.test_seen"),
+    ],
+)
+def test_a_damaged_summary_is_a_user_error_and_writes_nothing(tmp_path, broken, message):
+    s = {**summary(), **broken}
+    with pytest.raises(UserError, match=message):
+        record_run(tmp_path / "r.sqlite", "run-x", s, "s", "p")
+    assert not (tmp_path / "r.sqlite").exists() or rows(tmp_path / "r.sqlite") == []
+
+
+RECORDS_PER_WORKER = 60  # ~1.5 ms each: long enough for the two writers to overlap
+
+
+def _record_many(args: tuple[str, int]) -> int:
+    db, worker = args
+    for i in range(RECORDS_PER_WORKER):
+        record_run(db, f"w{worker}.num_rules={i + 10}.seed=0", summary(num_rules=i + 10), "s", "p")
+    return worker
+
+
+def test_two_processes_writing_at_once_lose_nothing_and_keep_the_database_sound(tmp_path):
+    db = str(tmp_path / "results.sqlite")
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        assert sorted(pool.map(_record_many, [(db, 0), (db, 1)])) == [0, 1]
+    with open_db(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("SELECT COUNT(*) FROM results").fetchone() == (2 * RECORDS_PER_WORKER * 2,)
+        assert conn.execute("SELECT COUNT(DISTINCT run_id) FROM results").fetchone() == (
+            2 * RECORDS_PER_WORKER,
+        )
+
+
+def test_open_db_as_a_context_manager_commits_and_closes(tmp_path):
+    with open_db(tmp_path / "x.sqlite") as db:
+        db.execute("SELECT 1")
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.execute("SELECT 1")
+
+
+def test_a_file_that_is_not_a_database_is_a_user_error(tmp_path):
+    path = tmp_path / "results.sqlite"
+    path.write_text("not sqlite at all, just some text that is long enough to be a header" * 10)
+    with pytest.raises(UserError, match="not a usable results database"):
+        load_results(path)
+
+
+# --- derived columns ----------------------------------------------------------------------------------
+
+
+def test_examples_per_rule_is_derived_from_the_budget_and_the_budget_from_s():
+    from_budget = experiment_columns({"data": data_section(300, 0, budget=20000)})
+    assert from_budget["examples_per_rule"] == pytest.approx(20000 / 300) and from_budget["budget"] == 20000
+    from_s = experiment_columns({"data": data_section(300, 0, examples_per_rule=50)})
+    assert (from_s["examples_per_rule"], from_s["budget"]) == (50.0, 15000)
+
+
+def test_alpha_is_kept_only_for_power_law_frequencies():
+    uniform = experiment_columns({"data": data_section(10, 0, alpha=0.1)})
+    skewed = experiment_columns({"data": data_section(10, 0, rule_distribution="powerlaw", alpha=0.1)})
+    assert uniform["alpha"] is None and uniform["rule_distribution"] == "uniform"
+    assert skewed["alpha"] == 0.1 and skewed["rule_distribution"] == "powerlaw"
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [
+        ("random", "random"),
+        ({"name": "random"}, "random"),
+        ({"name": "repeated", "k": [3, 4], "block_len": [2, 4]}, "repeated[k=3-4]"),
+        ({"name": "periodic", "k": 2}, "periodic[k=2]"),
+        ({"name": "mirrored", "k": [5, 5]}, "mirrored[k=5]"),
+        (
+            {
+                "name": "mixed",
+                "components": [{"name": n, "weight": 1} for n in ("repeated", "periodic", "mirrored")],
+            },
+            "mixed(repeated,periodic,mirrored)",
+        ),
+        (
+            {"name": "mixed", "components": [{"name": n, "k": [3, 60]} for n in ("repeated", "periodic")]},
+            "mixed(repeated,periodic)[k=3-60]",
+        ),
+        (
+            {
+                "name": "mixed",
+                "components": [{"name": "repeated", "k": [3, 4]}, {"name": "periodic", "k": 2}],
+            },
+            "mixed(repeated[k=3-4],periodic[k=2])",
+        ),
+    ],
+)
+def test_family_labels_are_short_and_distinguish_k_ranges(family, expected):
+    assert family_label(family) == expected
+
+
+@pytest.mark.parametrize(
+    ("occurrences", "expected"),
+    [
+        (1, "1"),
+        ([1, 5, 10, 15, 20], "1,5,10,15,20"),
+        ({"counts": [1, 5], "weights": [1, 1]}, "1,5"),
+        ({"counts": [1, 10], "weights": [3, 1]}, "1,10 (weights 3:1)"),
+    ],
+)
+def test_occurrence_labels(occurrences, expected):
+    assert occurrences_label(occurrences) == expected
+
+
+# --- loading and exports ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    return make_sweep(tmp_path_factory.mktemp("store") / "e3", e3_points(), seeds=(0, 1), metrics=False)
+
+
+def test_load_results_accepts_the_directory_the_database_and_a_csv_export(sweep, tmp_path):
+    from_dir = load_results(sweep)
+    export(sweep, "csv", tmp_path / "r.csv")
+    pd.testing.assert_frame_equal(from_dir, load_results(sweep / "results.sqlite"))
+    pd.testing.assert_frame_equal(from_dir, load_results(tmp_path / "r.csv"))
+    assert list(from_dir.columns) == list(COLUMNS)
+    assert len(from_dir) == 12 * 2 * 2
+
+
+def test_the_csv_export_holds_exactly_the_database_rows(sweep, tmp_path):
+    text = export(sweep, "csv")
+    csv = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
+    with sqlite3.connect(sweep / "results.sqlite") as db:
+        raw = db.execute(f"SELECT {', '.join(COLUMNS)} FROM results ORDER BY run_id, split").fetchall()
+    exported = sorted(csv.itertuples(index=False, name=None), key=lambda r: (r[0], r[12]))
+    assert len(exported) == len(raw)
+    for got, want in zip(exported, raw, strict=True):
+        for name, g, w in zip(COLUMNS, got, want, strict=True):
+            if w is None:
+                assert pd.isna(g), name
+            elif isinstance(w, float):
+                assert float(g) == w, name
+            else:
+                assert str(g) == str(w), name
+
+
+def test_parquet_loads_back_with_pandas(sweep, tmp_path):
+    out = tmp_path / "r.parquet"
+    export(sweep, "parquet", out)
+    back = pd.read_parquet(out)
+    frame = load_results(sweep)
+    assert list(back.columns) == list(frame.columns)
+    pd.testing.assert_frame_equal(back.astype(object), frame.astype(object), check_dtype=False)
+
+
+def test_parquet_without_pyarrow_names_the_extra(sweep, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail
+    with pytest.raises(UserError, match=r"rewritelab\[parquet\]"):
+        export(sweep, "parquet", tmp_path / "r.parquet")
+    assert not (tmp_path / "r.parquet").exists()
+
+
+def test_exports_sort_run_ids_with_numbers_in_numeric_order(tmp_path):
+    db = make_sweep(tmp_path / "e1", e1_points(), seeds=(0,), metrics=False)
+    order = list(dict.fromkeys(load_results(db)["run_id"]))
+    assert [r.split(".")[0] for r in order] == [f"num_rules={i}" for i in (10, 30, 100, 300, 1000)]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.permutations(range(6)))
+def test_exports_do_not_depend_on_the_order_runs_were_recorded(tmp_path, permutation):
+    runs = [
+        (f"num_rules={10 * (i + 1)}.seed={i % 2}", summary(num_rules=10 * (i + 1), seed=i % 2))
+        for i in range(6)
+    ]
+    reference = tmp_path / "ref.sqlite"
+    if not reference.exists():
+        for run_id, s in runs:
+            record_run(reference, run_id, s, "s", "p")
+    shuffled = tmp_path / f"{'-'.join(map(str, permutation))}.sqlite"
+    shuffled.unlink(missing_ok=True)
+    for i in permutation:
+        record_run(shuffled, runs[i][0], runs[i][1], "s", "p")
+    for fmt in ("csv", "markdown", "parquet"):
+        assert export(shuffled, fmt) == export(reference, fmt)
+
+
+def test_markdown_export_is_a_readable_table(sweep):
+    text = export(sweep, "markdown")
+    lines = text.splitlines()
+    assert lines[0].startswith("| run ") and "accuracy [95% CI]" in lines[0]
+    assert set(lines[1]) <= {"|", "-"}
+    assert len(lines) == 2 + 12 * 2 * 2
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    frame = load_results(sweep)
+    first = frame.iloc[0]
+    assert f"{first['accuracy']:.3f} [{first['ci_low']:.3f}, {first['ci_high']:.3f}]" in lines[2]
+    assert "uniform" in text and "| 0.03 " in text
+
+
+# --- CLI ----------------------------------------------------------------------------------------------
+
+
+def test_cli_prints_markdown_and_csv_and_writes_parquet(sweep, tmp_path, capsys):
+    assert main(["results", str(sweep)]) == 0
+    assert capsys.readouterr().out == export(sweep, "markdown")
+    assert main(["results", str(sweep), "--format", "csv"]) == 0
+    assert capsys.readouterr().out == export(sweep, "csv")
+    out = tmp_path / "x.parquet"
+    assert main(["results", str(sweep), "--format", "parquet", "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == len(load_results(sweep))
+
+
+def _one_line_error(capsys, argv: list[str], expected: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rewritelab: error:") and expected in err[0], err
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(sweep, tmp_path, capsys):
+    _one_line_error(capsys, ["results", str(tmp_path / "missing")], "no such file or directory")
+    (tmp_path / "empty").mkdir()
+    _one_line_error(capsys, ["results", str(tmp_path / "empty")], "no results.sqlite")
+    open_db(tmp_path / "empty" / "results.sqlite").close()
+    _one_line_error(capsys, ["results", str(tmp_path / "empty")], "is empty")
+    _one_line_error(capsys, ["results", str(sweep), "--format", "parquet"], "--out")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["results", str(sweep), "--format", "xlsx"])
+    assert exit_info.value.code == 2
+    assert not list(tmp_path.glob("*.parquet"))
