@@ -24,6 +24,7 @@ from rewritelab.train import (
     Dist,
     TrainConfig,
     TrainingLoss,
+    check_data_manifest,
     count_steps,
     epoch_batches,
     learning_rate,
@@ -233,6 +234,14 @@ def test_finished_run_is_returned_not_retrained(learned):
     assert time.perf_counter() - start < 1.0
     assert again == summary
     assert (run_dir / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+def test_a_package_upgrade_does_not_orphan_the_run(learned):
+    run_dir, _, _ = learned
+    manifest = json.loads((run_dir / "data_manifest.json").read_text())
+    check_data_manifest(run_dir, {**manifest, "rewritelab_version": "9.9.9"})  # same data: accepted
+    with pytest.raises(UserError):
+        check_data_manifest(run_dir, {**manifest, "counts": {}})
 
 
 def test_a_directory_of_another_run_is_refused(learned):

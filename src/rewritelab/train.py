@@ -276,10 +276,12 @@ def load_data(cfg: RunConfig, data_dir: str | os.PathLike | None) -> tuple[RunCo
 
 
 def data_identity(manifest: Any) -> Any:
-    """A manifest without the file hashes that only a written dataset has (its data is the same)."""
+    """A manifest without what does not change the data: the file hashes only a written dataset has, and
+    the package version (a resumed run must survive an upgrade that generates the same examples)."""
     if not isinstance(manifest, dict):
         return manifest
-    return json.loads(json.dumps({k: v for k, v in manifest.items() if k != "files"}))
+    volatile = ("files", "rewritelab_version")
+    return json.loads(json.dumps({k: v for k, v in manifest.items() if k not in volatile}))
 
 
 def check_data_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
