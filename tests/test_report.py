@@ -291,6 +291,19 @@ def test_a_csv_export_gives_the_same_figures_without_learning_curves(sweeps, rep
         ).read_bytes()
 
 
+def test_a_csv_published_with_its_runs_metrics_regenerates_every_figure(sweeps, reports, tmp_path):
+    published = tmp_path / "published"
+    export(sweeps["e4"], "csv", published / "results.csv")
+    for metrics in (sweeps["e4"] / "runs").glob("*/metrics.jsonl"):
+        target = published / "runs" / metrics.parent.name / "metrics.jsonl"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(metrics.read_bytes())
+    report = build_report(published / "results.csv", tmp_path / "figures")
+    assert figures_in(report.parent) == CASES["e4"][1]
+    curves = "learning_curves.svg"
+    assert (report.parent / curves).read_bytes() == (reports["e4"].parent / curves).read_bytes()
+
+
 def test_a_failed_build_leaves_the_previous_report_untouched(sweeps, reports, monkeypatch):
     import rewritelab.report as report_module
 

@@ -661,7 +661,7 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
     out = Path(out_dir) if out_dir is not None else _default_out(source, sweep_dir)
     _check_out(out)
     runs, scale_name = load_runs(frame)
-    ctx = Context(runs, varying(runs), scale_name, read_curves(sweep_dir, runs))
+    ctx = Context(runs, varying(runs), scale_name, read_curves(_curves_dir(source, sweep_dir), runs))
     with matplotlib.rc_context(RC), atomic_dir(out) as tmp:
         tmp.chmod(0o755)  # a temporary directory is private; a report is meant to be shared
         sections = []
@@ -682,6 +682,14 @@ def _sweep_dir(source: Path) -> Path | None:
     if source.is_dir():
         return source
     return source.parent if source.name == DB_NAME or source.suffix.lower() != ".csv" else None
+
+
+def _curves_dir(source: Path, sweep_dir: Path | None) -> Path | None:
+    """Where `runs/<id>/metrics.jsonl` live: the sweep directory, or beside a CSV that was published with
+    its runs' metrics (so committed results regenerate the learning curves too)."""
+    if sweep_dir is None and (source.parent / "runs").is_dir():
+        return source.parent
+    return sweep_dir
 
 
 def _default_out(source: Path, sweep_dir: Path | None) -> Path:
