@@ -35,6 +35,7 @@ from rewritelab.sweep import (
     parse_seeds_option,
     parse_sweep,
     plan_workers,
+    prepare_sweep_dir,
 )
 
 BASE = {
@@ -432,6 +433,15 @@ def test_killed_sweep_resumes_to_one_row_per_run_and_split(tmp_path, capsys):
     assert (
         lines[5] == f"report: {out / 'report' / 'report.html'}" and (out / "report" / "report.html").exists()
     )
+
+
+def test_more_seeds_extend_a_sweep_directory_other_settings_do_not(tmp_path):
+    out = tmp_path / "sweep"
+    prepare_sweep_dir(sweep_of([{"data.num_rules": [4, 8]}], seeds=[0]), out, {})
+    prepare_sweep_dir(sweep_of([{"data.num_rules": [4, 8]}], seeds=[1, 2]), out, {})
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["seeds"] == [0, 1, 2]
+    with pytest.raises(UserError, match="holds a different sweep"):
+        prepare_sweep_dir(sweep_of([{"data.num_rules": [4, 9]}], seeds=[0]), out, {})
 
 
 def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):

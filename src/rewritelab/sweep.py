@@ -89,9 +89,10 @@ class Sweep:
         return out
 
     def identity(self) -> dict[str, Any]:
-        """What makes two sweeps the same experiment (the description does not)."""
+        """What makes two sweeps the same experiment: not the description, nor the seeds (each seed is its
+        own set of runs, so `--seeds 0` today and `--seeds 0,1,2` tomorrow extend one sweep)."""
         cfg = self.to_config()
-        return {k: cfg[k] for k in ("preset", "base", "grid", "seeds")}
+        return {k: cfg[k] for k in ("preset", "base", "grid")}
 
     @property
     def params(self) -> list[str]:
@@ -429,11 +430,14 @@ def prepare_sweep_dir(sweep: Sweep, sweep_dir: Path, configs: dict[str, Any]) ->
         existing = parse_sweep(raw, str(raw.get("preset") or ""), str(path))
         if existing.identity() != sweep.identity():
             raise UserError(
-                f"{sweep_dir}: holds a different sweep (preset {existing.name!r}, other settings, overrides "
-                "or seeds); use another --out directory, or delete this one to start over"
+                f"{sweep_dir}: holds a different sweep (preset {existing.name!r}, other settings or "
+                "overrides); use another --out directory, or delete this one to start over"
             )
+        seeds = list(dict.fromkeys([*existing.seeds, *sweep.seeds]))  # every seed run here so far
     else:
-        atomic_write_text(path, yaml.safe_dump(sweep.to_config(), sort_keys=False, default_flow_style=None))
+        seeds = list(sweep.seeds)
+    recorded = {**sweep.to_config(), "seeds": seeds}
+    atomic_write_text(path, yaml.safe_dump(recorded, sort_keys=False, default_flow_style=None))
     for run_id, cfg in configs.items():
         config_path = run_dir(sweep_dir, run_id) / "config.yaml"
         if not config_path.exists():
