@@ -60,17 +60,22 @@ def apply_overrides(config: dict[str, Any], overrides: list[str] | None) -> dict
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:
             raise UserError(f"--set {item!r}: the value is not valid YAML") from None
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise UserError(f"--set {item!r}: {part!r} is not a section")
-            node = child
-        node[parts[-1]] = value
+        set_path(out, key, value, f"--set {item!r}")
     return out
+
+
+def set_path(config: dict[str, Any], path: str, value: Any, where: str) -> None:
+    """Set `config["a"]["b"]["c"] = value` for path `a.b.c`, creating missing sections in place."""
+    node = config
+    parts = path.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise UserError(f"{where}: {part!r} is not a section of the run config (it is {child!r})")
+        node = child
+    node[parts[-1]] = value
 
 
 def _deepcopy(x: Any) -> Any:

@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from rewritelab.config import apply_overrides, dump_yaml, load_yaml
+from rewritelab.config import apply_overrides, dump_yaml, load_yaml, set_path
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_text, read_json
 
@@ -311,23 +311,10 @@ def expand(sweep: Sweep) -> list[RunSpec]:
 def _run_config(base: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
     config = copy.deepcopy(base)
     for param, value in params.items():
-        _set_path(config, param, copy.deepcopy(value))
+        set_path(config, param, copy.deepcopy(value), f"grid: {param}")
     for param in SEED_PATHS:
-        _set_path(config, param, seed)
+        set_path(config, param, seed, f"grid: {param}")
     return config
-
-
-def _set_path(config: dict[str, Any], path: str, value: Any) -> None:
-    node = config
-    parts = path.split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise UserError(f"grid: {path}: {part!r} is not a section of the run config (it is {child!r})")
-        node = child
-    node[parts[-1]] = value
 
 
 def _param_keys(params: list[str]) -> dict[str, str]:
