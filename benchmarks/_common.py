@@ -59,13 +59,7 @@ def rewrite_split(
     for r in rng.integers(0, num_rules, n):
         pattern, replacement = rules[r]
         n_in = int(rng.integers(s["input_len"][0], s["input_len"][1] + 1))
-        filler = "".join(rng.choice(letters, max(n_in - len(pattern), 0)))
-        at = int(rng.integers(0, len(filler) + 1))
-        text = filler[:at] + pattern + filler[at:]
-        split.pattern.append(pattern)
-        split.replacement.append(replacement)
-        split.input.append(text)
-        split.output.append(apply_once(pattern, replacement, text))
+        _append(split, rng, pattern, replacement, "".join(rng.choice(letters, max(n_in - len(pattern), 0))))
     return split
 
 
@@ -79,14 +73,18 @@ def few_rule_split(n: int, seed: int = 0) -> RewriteSplit:
     split = RewriteSplit()
     for r in rng.integers(0, len(FEW_RULES), n):
         pattern, replacement = FEW_RULES[r]
-        filler = "".join(rng.choice(letters, rng.integers(2, 6)))
-        at = int(rng.integers(0, len(filler) + 1))
-        text = filler[:at] + pattern + filler[at:]
-        split.pattern.append(pattern)
-        split.replacement.append(replacement)
-        split.input.append(text)
-        split.output.append(apply_once(pattern, replacement, text))
+        _append(split, rng, pattern, replacement, "".join(rng.choice(letters, rng.integers(2, 6))))
     return split
+
+
+def _append(split: RewriteSplit, rng: np.random.Generator, pattern: str, replacement: str, filler: str):
+    """Add one example: the pattern inserted once at a random position of the filler."""
+    at = int(rng.integers(0, len(filler) + 1))
+    text = filler[:at] + pattern + filler[at:]
+    split.pattern.append(pattern)
+    split.replacement.append(replacement)
+    split.input.append(text)
+    split.output.append(apply_once(pattern, replacement, text))
 
 
 def set_threads(threads: int | None) -> int:
