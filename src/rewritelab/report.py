@@ -663,7 +663,6 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
     runs, scale_name = load_runs(frame)
     ctx = Context(runs, varying(runs), scale_name, read_curves(_curves_dir(source, sweep_dir), runs))
     with matplotlib.rc_context(RC), atomic_dir(out) as tmp:
-        tmp.chmod(0o755)  # a temporary directory is private; a report is meant to be shared
         sections = []
         for name, title, draw in FIGURES:
             drawn = draw(ctx)
