@@ -4,28 +4,37 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
 TORCH  := torch==2.13.0
 OUT    ?= runs/demo
 
-.PHONY: install test demo lint bench clean
+.PHONY: install install-test test demo lint bench clean
 
+# `install` is what the demo needs (the package and its core dependencies); `install-test` adds the test
+# extras (pytest, hypothesis, ruff, Ray, datasets, pyarrow), which only `make test` and `make lint` need.
 install: $(STAMP)
+
+install-test: $(TSTAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
-test: install
+$(TSTAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(TSTAMP)
+
+test: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 
 demo: install
 	$(BIN)/rewritelab reproduce demo --out $(OUT)
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 

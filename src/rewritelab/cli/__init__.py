@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 import sys
 
+from rewritelab import __version__
 from rewritelab.errors import UserError
 
 PROG = "rewritelab"
@@ -25,6 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Controlled instruction-tuning experiments on string rewrites.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

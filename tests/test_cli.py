@@ -1,0 +1,56 @@
+"""The command line as a whole: --version, and bad input to every config-reading command."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import rewritelab
+from rewritelab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rewritelab {rewritelab.__version__}"
+
+
+@pytest.mark.parametrize("command", ["train", "generate", "sweep"])
+def test_non_utf8_config_is_one_line_and_exit_2(tmp_path, capsys, command):
+    config = tmp_path / "model.bin"
+    config.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    assert main([command, str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a UTF-8 text file" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "generate", "sweep"])
+def test_directory_as_config_is_exit_2(tmp_path, capsys, command):
+    assert main([command, str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
+    """`make demo` installs the package without extras; `make test` adds the test extras."""
+
+    def recipe(target: str) -> str:
+        out = subprocess.run(
+            ["make", "-n", "-B", target, "VENV=" + str(tmp_path / "venv")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout
+
+    demo, test = recipe("demo"), recipe("test")
+    assert "[test]" not in demo and "pip install -q -e ." in demo
+    assert "'.[test]'" in test
