@@ -54,3 +54,20 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
     demo, test = recipe("demo"), recipe("test")
     assert "[test]" not in demo and "pip install -q -e ." in demo
     assert "'.[test]'" in test
+
+
+@pytest.mark.parametrize("command", ["sweep", "reproduce"])
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_worker_count_must_be_positive(tmp_path, capsys, command, workers):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "demo", "--out", str(tmp_path / "s"), "--workers", workers])
+    assert exit_info.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_reproduce_help_shows_a_plain_percent(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    out = capsys.readouterr().out
+    assert "95% CI" in out and "%%" not in out

@@ -49,6 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts (workers, examples): an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_set_option(parser: argparse.ArgumentParser) -> None:
     """The shared `--set SECTION.KEY=VALUE` override flag (repeatable)."""
     parser.add_argument(

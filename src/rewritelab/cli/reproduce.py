@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         "reproduce",
         help="run a preset end to end: sweep, report, summary table",
         description="Run every run of the preset (resuming where a previous call stopped), draw the report, "
-        "and print one line per run (I, S, alpha, no-op share, family, seen / unseen accuracy with 95%% CI) "
+        "and print one line per run (I, S, alpha, no-op share, family, seen / unseen accuracy with 95% CI) "
         "and, when the number of rules varies, the measured accuracy contrast.",
     )
     parser.add_argument(

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from rewritelab.cli import add_set_option
+from rewritelab.cli import add_set_option, positive_int
 from rewritelab.sweep import (
     BACKENDS,
     Sweep,
@@ -51,7 +51,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="runs at once (default: one per CPU core, or one at a time on CUDA); "
         "each gets cores // N threads",
