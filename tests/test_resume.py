@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rewritelab import train as train_module
 from rewritelab.cli import main
-from rewritelab.train import TrainingInterrupted, load_run_config, train_run
+from rewritelab.run import TrainingInterrupted, load_run_config, train_run
+from rewritelab.run import train as train_module
 
 TINY = Path(__file__).resolve().parents[1] / "examples" / "configs" / "tiny_run.yaml"
 # Long enough to stop mid-way; checkpoints every 100 steps, metrics lines every 50.
