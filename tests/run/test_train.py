@@ -36,7 +36,7 @@ from rewritelab.run import (
 )
 from rewritelab.tokenizer import Tokenizer
 
-TINY = Path(__file__).resolve().parents[1] / "examples" / "configs" / "tiny_run.yaml"
+TINY = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_run.yaml"
 
 
 @pytest.fixture(autouse=True)
