@@ -9,7 +9,7 @@ token. Decoders:
   ours, drafts  `GPT.generate(prompts, ..., drafts=answers)`: the reference answers are verified in the
                 prefill and decoding resumes at the first disagreement (same output, fewer steps when the
                 model is right); what an evaluator that knows the answers can use
-  ours, evaluator  `rewritelab.evaluate.score_split`, what `rewritelab evaluate` runs: one teacher-forced
+  ours, evaluator  `rewritelab.run.score_split`, what `rewritelab evaluate` runs: one teacher-forced
                 pass marks every answer greedy decoding would reproduce (an exact test, not an
                 approximation), then only the misses are decoded for their predictions
   HF generate   `do_sample=False, num_beams=1, use_cache=True`
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from _common import few_rule_split, hf_gpt2, rewrite_split, set_threads
-from rewritelab.evaluate import score_split
 from rewritelab.model import GPT, ModelConfig
+from rewritelab.run import score_split
 from rewritelab.tokenizer import EOS_ID, PAD_ID, Encoded, Tokenizer
 
 

@@ -12,8 +12,8 @@ import yaml
 
 from rewritelab.cli import main
 from rewritelab.config import dump_yaml
+from rewritelab.run import load_run_config
 from rewritelab.sweep import available_presets, expand, load_sweep, preset_names, preset_text
-from rewritelab.train import load_run_config
 
 NAMES = preset_names()
 EXPERIMENTS = ["e1", "e2", "e3", "e4", "e5"]

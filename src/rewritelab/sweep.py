@@ -388,7 +388,7 @@ def _check_unique(runs: list[RunSpec]) -> None:
 
 def build_run_config(config: dict[str, Any]):
     """Raw run config → `RunConfig` (raises `UserError` naming the bad field)."""
-    from rewritelab.train import run_config_from_dict
+    from rewritelab.run import run_config_from_dict
 
     return run_config_from_dict(config)
 
@@ -559,7 +559,7 @@ def _train_in_ray_worker(config: dict[str, Any], directory: str, threads: int) -
     """The Ray task body: train one run in the worker process and return its summary."""
     import torch
 
-    from rewritelab.train import train_run
+    from rewritelab.run import train_run
 
     torch.set_num_threads(threads)
     cfg = build_run_config(apply_overrides(config, [f"train.threads={threads}"]))

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from rewritelab.evaluate import evaluate_run, format_summary
+    from rewritelab.run import evaluate_run, format_summary
 
     summary = evaluate_run(args.run_dir, data_dir=args.data, splits=args.splits)
     print(format_summary(summary))

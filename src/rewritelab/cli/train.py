@@ -32,8 +32,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.evaluate import format_summary
-    from rewritelab.train import TrainingInterrupted, load_run_config, train_run
+    from rewritelab.run import TrainingInterrupted, format_summary, load_run_config, train_run
 
     cfg = load_run_config(args.config, args.overrides)
     try:

@@ -19,8 +19,7 @@ from rewritelab.config import dump_yaml
 from rewritelab.datasets import generate_dataset, write_dataset
 from rewritelab.errors import UserError
 from rewritelab.model import GPT
-from rewritelab.tokenizer import Tokenizer
-from rewritelab.train import (
+from rewritelab.run import (
     Dist,
     TrainConfig,
     TrainingLoss,
@@ -35,8 +34,9 @@ from rewritelab.train import (
     train_run,
     train_step,
 )
+from rewritelab.tokenizer import Tokenizer
 
-TINY = Path(__file__).resolve().parents[1] / "examples" / "configs" / "tiny_run.yaml"
+TINY = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_run.yaml"
 
 
 @pytest.fixture(autouse=True)

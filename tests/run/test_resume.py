@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rewritelab import train as train_module
 from rewritelab.cli import main
-from rewritelab.train import TrainingInterrupted, load_run_config, train_run
+from rewritelab.run import TrainingInterrupted, load_run_config, train_run
+from rewritelab.run import train as train_module
 
-TINY = Path(__file__).resolve().parents[1] / "examples" / "configs" / "tiny_run.yaml"
+TINY = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_run.yaml"
 # Long enough to stop mid-way; checkpoints every 100 steps, metrics lines every 50.
 SETTINGS = ["train.max_steps=400", "train.threads=1"]
 TIMEOUT = 120

@@ -1,4 +1,5 @@
-"""Evaluation: exact match of whole answers, breakdowns, bootstrap intervals, predictions, summary.json.
+"""Scoring: exact match of whole answers, breakdowns and bootstrap intervals, as pure functions of a model
+and data (nothing here reads or writes a run directory).
 
 Fast path. Greedy decoding reproduces the target answer exactly iff, under teacher forcing, the argmax at
 every answer position (`<eos>` included) equals the target: by induction each greedy step then sees the
@@ -11,37 +12,15 @@ written files even at a numerical near-tie.)
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
-import os
-import subprocess
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rewritelab.config import load_yaml, to_dict
-from rewritelab.datasets import Dataset
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_write_json, atomic_write_text, read_json
 from rewritelab.model import GPT
 from rewritelab.tokenizer import EOS_ID, Encoded, Tokenizer, length_batches
-from rewritelab.train import (
-    CHECKPOINT,
-    CONFIG,
-    EVAL_SPLITS,
-    SUMMARY,
-    autocast_for,
-    check_checkpoint,
-    check_data_manifest,
-    load_data,
-    load_trained_model,
-    read_checkpoint,
-    resolve_device,
-    run_config_from_dict,
-)
 
 # Tokens per teacher-forced batch. On CPU, 1k-8k tokens run fastest (1.7x faster than 32k for a
 # 2-layer d=128 model: larger batches fall out of cache); a GPU wants large batches.
@@ -58,7 +37,7 @@ FREQUENCY_BUCKETS = ((0, "0"), (1, "1-9"), (10, "10-99"), (100, "100-999"), (100
 # Scoring
 
 
-def _device_of(model: torch.nn.Module) -> torch.device:
+def device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
@@ -75,7 +54,7 @@ def teacher_forced_correct(
     if len(idx) == 0:
         return correct
     lengths = enc.lengths[idx]
-    device = _device_of(model)
+    device = device_of(model)
     batch_size = max(1, EVAL_TOKENS.get(device.type, EVAL_TOKENS_DEFAULT) // int(lengths.max()))
     was_training = model.training
     model.eval()
@@ -203,113 +182,3 @@ def split_report(split: Any, correct: np.ndarray) -> dict[str, Any]:
         "n": n,
         "breakdown": {name: cells(keys, correct) for name, keys in breakdown_keys(split).items()},
     }
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Run directories
-
-
-def write_predictions(path: Path, split: Any, predictions: list[str], correct: np.ndarray) -> None:
-    """One JSON line per example: its row, what the model wrote, and whether that is the answer."""
-    lines = [
-        json.dumps({**row, "prediction": pred, "correct": bool(ok)})
-        for row, pred, ok in zip(split.rows(), predictions, correct, strict=True)
-    ]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """`rewritelab.__version__`, plus `+git.<short hash>` when the code runs from a git checkout."""
-    from rewritelab import __version__
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    commit = out.stdout.strip()
-    return f"{__version__}+git.{commit}" if out.returncode == 0 and commit else __version__
-
-
-def evaluate_run(
-    run_dir: str | os.PathLike,
-    data_dir: str | os.PathLike | None = None,
-    splits: Sequence[str] | None = None,
-    model: GPT | None = None,
-    dataset: Dataset | None = None,
-) -> dict[str, Any]:
-    """Score a finished run's checkpoint on `splits` (default: both test splits); write
-    `predictions/SPLIT.jsonl` and then `summary.json` (merged with an existing summary's other splits).
-
-    `model` and `dataset` let the training loop pass what it holds in memory instead of reloading.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run directory; give a directory written by `rewritelab train`")
-    if not (run_dir / CONFIG).is_file():
-        raise UserError(f"{run_dir}: not a run directory (no {CONFIG}); give a directory written by `train`")
-    cfg = run_config_from_dict(load_yaml(run_dir / CONFIG))
-    ckpt_path = run_dir / CHECKPOINT
-    ckpt = read_checkpoint(ckpt_path)
-    tokenizer = Tokenizer(cfg.data.alphabet)
-    check_checkpoint(ckpt, cfg, tokenizer.vocab_size, ckpt_path)
-    state = ckpt["state"]
-    if state["step"] < ckpt["total_steps"]:
-        raise UserError(
-            f"{run_dir}: training stopped at step {state['step']} of {ckpt['total_steps']}; finish it first "
-            f"(re-run `rewritelab train {run_dir / CONFIG} --out {run_dir}`)"
-        )
-    if dataset is None:
-        _, dataset = load_data(cfg, data_dir)
-    check_data_manifest(run_dir, dataset.manifest)
-    names = list(splits) if splits else list(EVAL_SPLITS)
-    unknown = [name for name in names if name not in dataset.splits]
-    if unknown:
-        raise UserError(f"--split {unknown[0]}: no such split; choose from {', '.join(dataset.splits)}")
-    if model is None:
-        model = load_trained_model(cfg, ckpt, ckpt_path, resolve_device("auto"))
-    amp = autocast_for(_device_of(model), cfg.train.dtype)
-
-    reports = {}
-    for name in names:
-        split = dataset.splits[name]
-        correct, predictions = score_split(model, tokenizer, split, tokenizer.encode_split(split), amp)
-        write_predictions(run_dir / "predictions" / f"{name}.jsonl", split, predictions, correct)
-        reports[name] = split_report(split, correct)
-
-    summary = {key: {} for key in ("accuracy", "ci95", "n", "breakdown")}
-    previous = run_dir / SUMMARY
-    if splits and previous.is_file():  # re-scoring some splits keeps the others' results
-        old = read_json(previous)
-        for key in summary:
-            summary[key].update({k: v for k, v in old.get(key, {}).items() if k not in reports})
-    for name, report in reports.items():
-        for key in summary:
-            summary[key][name] = report[key]
-    final_loss = float(state["loss"])
-    summary["train"] = {
-        "steps": int(state["step"]),
-        "tokens": int(state["tokens"]),
-        "seconds": round(float(state["seconds"]), 3),
-        "final_loss": final_loss if np.isfinite(final_loss) else None,
-    }
-    summary["config"] = to_dict(cfg)
-    summary["code_version"] = code_version()
-    atomic_write_json(previous, summary)
-    return summary
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """A small table: split, accuracy, 95 % interval, number of examples."""
-    lines = [f"{'split':<14}{'accuracy':>9}  {'95% CI':<17}{'n':>8}"]
-    for name, acc in summary.get("accuracy", {}).items():
-        lo, hi = summary["ci95"][name] or (float("nan"), float("nan"))
-        shown = f"{acc:.4f}" if acc is not None else "-"
-        lines.append(f"{name:<14}{shown:>9}  [{lo:.4f}, {hi:.4f}]{summary['n'][name]:>8}")
-    return "\n".join(lines)

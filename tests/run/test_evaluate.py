@@ -17,16 +17,19 @@ import rewritelab
 from rewritelab.cli import main
 from rewritelab.config import to_dict
 from rewritelab.datasets import generate_dataset
-from rewritelab.evaluate import (
+from rewritelab.run import (
     BREAKDOWNS,
     bootstrap_ci,
     frequency_bucket,
+    load_run_config,
+    load_trained_model,
+    read_checkpoint,
     teacher_forced_correct,
+    train_run,
 )
 from rewritelab.tokenizer import EOS_ID, Tokenizer
-from rewritelab.train import load_run_config, load_trained_model, read_checkpoint, train_run
 
-TINY = Path(__file__).resolve().parents[1] / "examples" / "configs" / "tiny_run.yaml"
+TINY = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_run.yaml"
 # Stopped early (about half of test_seen right), with no-ops and 1-2 occurrences for the breakdowns.
 PARTIAL = ["train.max_steps=300", "train.eval_every=0", "data.noop_frac=0.3", "data.occurrences=[1, 2]"]
 

@@ -1,0 +1,224 @@
+"""Checkpoints, shared by training (save, resume) and evaluation (load the trained model).
+
+Checkpoints hold only tensors and plain data, so they load with `torch.load(weights_only=True)`: a
+checkpoint from elsewhere can be rejected, never executed. With every RNG state restored (one per rank), a
+CPU run resumed from a checkpoint ends bit-identical to one never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import random
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rewritelab.config import to_dict
+from rewritelab.errors import UserError
+from rewritelab.io import atomic_write_bytes
+from rewritelab.model import GPT
+from rewritelab.run.config import RunConfig, same_run
+from rewritelab.run.device import Dist
+from rewritelab.run.rundir import CONFIG
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class TrainState:
+    """Where the loop stands: everything besides weights and optimizer moments that resume needs."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    position: int = 0  # batches of `epoch` done
+    tokens: int = 0  # tokens (prompt + answer, no padding) trained on
+    seconds: float = 0.0  # training wall time, summed over sessions
+    loss: float = float("nan")  # loss of the last step
+    window_loss: float = 0.0  # sum of step losses since the last `train` metrics line
+    window_steps: int = 0
+
+    def advance(self, tokens: int, loss: float, batches_per_epoch: int) -> None:
+        """Count one finished optimizer step."""
+        self.step += 1
+        self.position += 1
+        if self.position == batches_per_epoch:
+            self.epoch, self.position = self.epoch + 1, 0
+        self.tokens += tokens
+        self.loss = loss
+        self.window_loss += loss
+        self.window_steps += 1
+
+    def train_record(self, lr: float, batches_per_epoch: int) -> dict[str, Any]:
+        """The `train` line of metrics.jsonl (mean loss since the previous line), starting a new window."""
+        record = {
+            "kind": "train",
+            "step": self.step,
+            "epoch": round(self.epoch + self.position / batches_per_epoch, 4),
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 3),
+            "lr": lr,
+            "loss": self.window_loss / self.window_steps,
+        }
+        self.window_loss, self.window_steps = 0.0, 0
+        return record
+
+    def eval_record(self, accuracy: dict[str, float | None]) -> dict[str, Any]:
+        """The `eval` line of metrics.jsonl: learning-curve accuracies at this step."""
+        return {
+            "kind": "eval",
+            "step": self.step,
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 3),
+            "accuracy": accuracy,
+        }
+
+
+def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the `_orig_mod.` (torch.compile) and `module.` (DDP) prefixes that break resume elsewhere."""
+    out = {}
+    for key, value in state.items():
+        for prefix in ("_orig_mod.", "module."):
+            while key.startswith(prefix):
+                key = key[len(prefix) :]
+        out[key] = value
+    return out
+
+
+def checkpoint_payload(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: TrainState,
+    rng: list[dict[str, Any]],
+    cfg: RunConfig,
+    vocab_size: int,
+    block_size: int,
+    total_steps: int,
+) -> dict[str, Any]:
+    """What checkpoint.pt holds (`rng`: the states `gather_rng` collected, index = rank)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model": clean_state_dict(model.state_dict()),
+        "optimizer": optimizer.state_dict(),
+        "state": dataclasses.asdict(state),
+        "rng": rng,
+        "config": to_dict(cfg),
+        "vocab_size": vocab_size,
+        "block_size": block_size,
+        "total_steps": total_steps,
+    }
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every RNG state of this process as tensors and plain lists (loadable with weights_only=True)."""
+    version, mt, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {
+        "python": [version, list(mt), gauss],
+        "numpy": [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+    }
+
+
+def restore_rng(saved: dict[str, Any]) -> None:
+    version, mt, gauss = saved["python"]
+    random.setstate((version, tuple(mt), gauss))
+    keys, pos, has_gauss, cached = saved["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(saved["torch"])
+    if saved["cuda"] and torch.cuda.is_initialized():
+        torch.cuda.set_rng_state_all(saved["cuda"])
+
+
+def gather_rng(dist: Dist) -> list[dict[str, Any]]:
+    """RNG states of every rank (index = rank): each rank resumes its own dropout stream."""
+    if not dist.enabled:
+        return [capture_rng()]
+    states: list[Any] = [None] * dist.world_size
+    torch.distributed.all_gather_object(states, capture_rng())
+    return states
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint safely; anything that is not one of ours is a one-line UserError."""
+    if not path.is_file():
+        raise UserError(f"{path}: no checkpoint; train the run first (rewritelab train CONFIG --out DIR)")
+    fix = "delete it to train from scratch"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise UserError(f"{path}: not a checkpoint (damaged, truncated or another kind of file); {fix}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for damaged or hostile files
+        hostile = "Weights only load failed" in str(e)
+        reason = (
+            "it holds pickled Python objects, never loaded as they could run code"
+            if hostile
+            else _first_line(e)
+        )
+        raise UserError(f"{path}: not a readable checkpoint ({reason}); {fix}") from None
+    if not _well_formed(ckpt):
+        raise UserError(f"{path}: not a rewritelab checkpoint; {fix}")
+    return ckpt
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
+
+
+def _well_formed(ckpt: Any) -> bool:
+    """The checkpoint's layout, checked before any of it is used."""
+    kinds = {"model": dict, "optimizer": dict, "state": dict, "rng": list, "config": dict,
+             "vocab_size": int, "block_size": int, "total_steps": int}  # fmt: skip
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        return False
+    if not all(isinstance(ckpt.get(key), kind) for key, kind in kinds.items()) or not ckpt["rng"]:
+        return False
+    fields = {f.name for f in dataclasses.fields(TrainState)}
+    state = ckpt["state"]
+    return state.keys() == fields and all(
+        isinstance(state[name], (int, float)) and state[name] >= 0 for name in fields if name != "loss"
+    )
+
+
+def check_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, vocab_size: int, path: Path) -> None:
+    """Refuse a checkpoint written by another run (other model size, vocabulary, data or schedule)."""
+    if not same_run(ckpt["config"], cfg) or ckpt["vocab_size"] != vocab_size:
+        raise UserError(
+            f"{path}: written by a different run (model, data or training settings differ from "
+            f"{path.parent / CONFIG}); train into a new --out directory or delete the checkpoint"
+        )
+
+
+def load_weights(model: nn.Module, ckpt: dict[str, Any], path: Path) -> None:
+    try:
+        model.load_state_dict(clean_state_dict(ckpt["model"]))
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise UserError(
+            f"{path}: weights do not fit this model ({_first_line(e)}); delete the checkpoint"
+        ) from None
+
+
+def build_model(cfg: RunConfig, vocab_size: int, block_size: int, device: torch.device) -> GPT:
+    """A freshly initialised model, seeded by train.seed (so the init is part of the run's identity)."""
+    torch.manual_seed(cfg.train.seed)
+    return GPT(cfg.model, vocab_size, block_size).to(device)
+
+
+def load_trained_model(cfg: RunConfig, ckpt: dict[str, Any], path: Path, device: torch.device) -> GPT:
+    """The model a checkpoint holds, on `device`, in eval mode."""
+    model = GPT(cfg.model, int(ckpt["vocab_size"]), int(ckpt["block_size"]))
+    load_weights(model, ckpt, path)
+    return model.to(device).eval()

@@ -1,0 +1,126 @@
+"""A run's configuration: the data, model and train sections of a run config, and a run's identity."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rewritelab.config import FieldError, apply_overrides, from_dict, load_yaml, to_dict
+from rewritelab.datasets import DatasetSpec
+from rewritelab.errors import UserError
+from rewritelab.model import ModelConfig
+
+# Fields that change how a run executes but not what it computes: a run may resume with other values.
+EXECUTION_FIELDS = ("device", "threads", "progress")
+
+ProgressMode = Literal["auto", "bar", "log", "none"]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping. `batch_size` counts examples per optimizer step, across every
+    process and accumulation step together, so changing the hardware never changes the math."""
+
+    batch_size: int = 64  # examples per optimizer step (global)
+    grad_accum: int = 1  # micro-batches per step and process: trades memory for time, same math
+    lr: float = 1e-3  # peak learning rate
+    min_lr_frac: float = 0.0  # the decay ends at min_lr_frac × lr
+    warmup_steps: int = 100  # linear warmup from lr / warmup_steps to lr
+    schedule: Literal["linear", "cosine", "constant"] = "linear"  # after the warmup
+    weight_decay: float = 0.01  # AdamW, on weight matrices only
+    beta1: float = 0.9
+    beta2: float = 0.98
+    grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
+    epochs: float = 1.0  # passes over the training split; may be fractional
+    max_steps: int | None = None  # caps the steps that `epochs` implies
+    eval_every: int = 500  # steps between learning-curve evaluations; 0 = none
+    eval_examples: int = 512  # fixed examples of each test split scored for the learning curves
+    checkpoint_every: int = 1000  # steps between checkpoints (also written at the end and on a signal)
+    seed: int = 0  # initialisation, data order, dropout
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: cuda, then mps, then cpu
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 autocast on cuda, fp32 elsewhere
+    loss_on: Literal["answer", "all"] = "answer"  # targets: the answer (+ <eos>) or every next token
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    progress: ProgressMode = "auto"  # auto: a bar on a terminal, log lines otherwise
+
+    def validate(self) -> None:
+        positive = {
+            "batch_size": self.batch_size,
+            "grad_accum": self.grad_accum,
+            "checkpoint_every": self.checkpoint_every,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise FieldError(name, f"must be at least 1, got {value}")
+        if self.grad_accum > self.batch_size:
+            raise FieldError("grad_accum", f"{self.grad_accum} exceeds batch_size={self.batch_size}")
+        if not self.lr > 0:
+            raise FieldError("lr", f"must be positive, got {self.lr}")
+        if not 0.0 <= self.min_lr_frac <= 1.0:
+            raise FieldError("min_lr_frac", f"must be in [0, 1], got {self.min_lr_frac}")
+        for name in ("warmup_steps", "eval_every", "eval_examples", "seed", "threads"):
+            if getattr(self, name) < 0:
+                raise FieldError(name, f"must be >= 0, got {getattr(self, name)}")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise FieldError("weight_decay" if self.weight_decay < 0 else "grad_clip", "must be >= 0")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise FieldError(name, f"must be in [0, 1), got {getattr(self, name)}")
+        if not (self.epochs > 0 and math.isfinite(self.epochs)):
+            raise FieldError("epochs", f"must be a positive number, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise FieldError("max_steps", f"must be at least 1 (or null for no cap), got {self.max_steps}")
+
+
+@dataclass
+class RunConfig:
+    """One training run: what data, what model, how to train."""
+
+    data: DatasetSpec
+    model: ModelConfig
+    train: TrainConfig
+
+
+SECTIONS = ("data", "model", "train")
+
+
+def run_config_from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Plain data (a parsed YAML file) → `RunConfig`; unknown sections or keys name the bad field."""
+    if not isinstance(raw, dict):
+        raise UserError("run config: expected a mapping with data:, model:, train: sections")
+    for key in raw:
+        if key not in SECTIONS:
+            close = difflib.get_close_matches(str(key), SECTIONS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "expected data, model, train"
+            raise UserError(f"{key}: unknown section ({hint})")
+    return RunConfig(
+        data=from_dict(DatasetSpec, raw.get("data"), "data"),
+        model=from_dict(ModelConfig, raw.get("model") or {}, "model"),
+        train=from_dict(TrainConfig, raw.get("train"), "train"),
+    )
+
+
+def load_run_config(
+    source: str | os.PathLike | dict[str, Any], overrides: list[str] | None = None
+) -> RunConfig:
+    """A YAML file (or an already-parsed dict) plus `--set section.key=value` overrides → `RunConfig`."""
+    raw = source if isinstance(source, dict) else load_yaml(source)
+    return run_config_from_dict(apply_overrides(raw, overrides))
+
+
+def run_identity(cfg: RunConfig) -> dict[str, Any]:
+    """The parts of a config that determine a run's results (execution-only fields left out)."""
+    ident = to_dict(cfg)
+    ident["train"] = {k: v for k, v in ident["train"].items() if k not in EXECUTION_FIELDS}
+    return ident
+
+
+def same_run(recorded: Any, cfg: RunConfig) -> bool:
+    """Whether a config recorded in a run directory (plain data) describes the same run as `cfg`."""
+    try:
+        return run_identity(run_config_from_dict(recorded)) == run_identity(cfg)
+    except UserError:
+        return False

@@ -1,0 +1,76 @@
+"""Devices and processes: this process's place in a torchrun job, the torch device, autocast, all-reduce."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+
+from rewritelab.errors import UserError
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a torchrun job (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    owns_group: bool = False  # this run created the process group and must destroy it
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def close(self) -> None:
+        if self.owns_group:
+            torch.distributed.destroy_process_group()
+
+
+def setup_distributed(device: str) -> Dist:
+    """Join the process group torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK): NCCL on GPUs, else gloo."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Dist()
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    owns = not torch.distributed.is_initialized()
+    if owns:
+        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
+    return Dist(rank=rank, world_size=world_size, local_rank=local_rank, owns_group=owns)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; an explicit device that is missing is a UserError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device: cuda is not available here; use device: auto or cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("train.device: mps is not available here; use device: auto or cpu")
+    return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+
+
+def autocast_for(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA by default; fp32 elsewhere (bf16 is many times slower on most CPUs)."""
+    if dtype == "bfloat16" or (dtype == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def all_reduce_sum(values: list[float], dist: Dist, device: torch.device) -> list[float]:
+    if not dist.enabled:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(t)
+    return t.tolist()

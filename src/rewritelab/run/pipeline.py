@@ -1,0 +1,45 @@
+"""One run from end to end: train (or resume) the run in a directory, then evaluate it.
+
+The only module that knows both halves (after minGPT's project files, which compose a trainer that knows
+nothing of evaluation with the evaluation): `run.train` leaves a trained model, `run.evaluate` scores it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rewritelab.run.config import ProgressMode, RunConfig
+from rewritelab.run.device import setup_distributed
+from rewritelab.run.evaluate import evaluate_run
+from rewritelab.run.progress import progress_mode
+from rewritelab.run.rundir import finished_summary
+from rewritelab.run.train import train_model
+
+
+def train_run(
+    cfg: RunConfig,
+    run_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    progress: ProgressMode | bool | None = None,
+) -> dict[str, Any]:
+    """Train (or resume, or just return) the run in `run_dir`; returns its summary.
+
+    A finished run (summary.json present, same config) returns at once; an interrupted one resumes from
+    checkpoint.pt. `progress` overrides `train.progress` (True = auto, False = none). Under torchrun,
+    only rank 0 writes, evaluates and returns the summary; other ranks return {}.
+    """
+    run_dir = Path(run_dir)
+    summary = finished_summary(run_dir, cfg, data_dir)
+    if summary is not None:
+        return summary
+    dist = setup_distributed(cfg.train.device)
+    try:
+        trained = train_model(cfg, run_dir, data_dir, progress_mode(progress, cfg.train.progress), dist)
+        # The end: score the full test splits (rank 0); summary.json, written last, marks the run finished.
+        if not dist.is_main:
+            return {}
+        return evaluate_run(run_dir, data_dir=data_dir, model=trained.model, dataset=trained.dataset)
+    finally:
+        dist.close()

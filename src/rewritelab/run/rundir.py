@@ -1,0 +1,146 @@
+"""The run directory contract: the names of its files, the data a run is trained on, the checks that a
+directory holds this run (config and data manifest), the finished run's summary, and metrics.jsonl.
+
+    RUN_DIR/config.yaml          the resolved run config (written before training)
+    RUN_DIR/data_manifest.json   the dataset's manifest: a run continues only on the data it started with
+    RUN_DIR/checkpoint.pt        weights, optimizer, loop state and RNG states (see run.checkpoint)
+    RUN_DIR/metrics.jsonl        train and eval (learning-curve) lines, appended as training goes
+    RUN_DIR/predictions/SPLIT.jsonl   what the model wrote for each test example
+    RUN_DIR/summary.json         the final evaluation; written last, it marks the run finished
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rewritelab.config import dump_yaml, load_yaml, to_dict
+from rewritelab.datasets import Dataset, generate_dataset, load_dataset
+from rewritelab.errors import UserError
+from rewritelab.io import atomic_write_json, atomic_write_text, read_json
+from rewritelab.run.config import RunConfig, same_run
+from rewritelab.run.device import Dist
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.yaml"
+DATA_MANIFEST = "data_manifest.json"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+PREDICTIONS = "predictions"  # a folder: one SPLIT.jsonl per scored split
+SPLITS = ("train", "test_seen", "test_unseen")
+EVAL_SPLITS = ("test_seen", "test_unseen")
+
+
+def load_data(cfg: RunConfig, data_dir: str | os.PathLike | None) -> tuple[RunConfig, Dataset]:
+    """The run's dataset: generated from `cfg.data` (deterministic), or read from `data_dir`, in which
+    case the returned config's data section is the dataset's own spec."""
+    if data_dir is None:
+        dataset = generate_dataset(cfg.data)
+    else:
+        if not Path(data_dir).is_dir():
+            raise UserError(f"--data {data_dir}: no such directory; give a directory written by `generate`")
+        dataset = load_dataset(data_dir)
+        cfg = dataclasses.replace(cfg, data=dataset.spec)
+    missing = [name for name in SPLITS if name not in dataset.splits]
+    if missing:
+        raise UserError(f"dataset: missing split {missing[0]!r}; regenerate the dataset")
+    if len(dataset.splits["train"]) == 0:
+        raise UserError("dataset: the train split is empty; raise data.budget or data.examples_per_rule")
+    return cfg, dataset
+
+
+def data_identity(manifest: Any) -> Any:
+    """A manifest without what does not change the data: the file hashes only a written dataset has, and
+    the package version (a resumed run must survive an upgrade that generates the same examples)."""
+    if not isinstance(manifest, dict):
+        return manifest
+    volatile = ("files", "rewritelab_version")
+    return json.loads(json.dumps({k: v for k, v in manifest.items() if k not in volatile}))
+
+
+def check_data_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """A run continues only on the data it started with."""
+    path = run_dir / DATA_MANIFEST
+    if path.is_file() and data_identity(read_json(path)) != data_identity(manifest):
+        raise UserError(
+            f"{path}: this run was made with other data than the data given now; pass the same --data "
+            "directory (or none), or train into a new --out directory"
+        )
+
+
+def finished_summary(run_dir: Path, cfg: RunConfig, data_dir: str | os.PathLike | None) -> dict | None:
+    """The summary of a finished run of this config, None if unfinished; UserError if it is another run."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {run_dir}: exists and is not a directory; choose another run directory")
+    path = run_dir / SUMMARY
+    if not path.is_file():
+        return None
+    try:
+        summary = read_json(path)
+    except ValueError:
+        raise UserError(
+            f"{path}: damaged; delete it (the checkpoint is kept) and re-run to re-evaluate"
+        ) from None
+    recorded = summary.get("config") if isinstance(summary, dict) else None
+    if data_dir is not None and isinstance(recorded, dict):  # the data is compared through its manifest
+        recorded = {**recorded, "data": to_dict(cfg.data)}
+        if not _same_data(Path(data_dir) / "manifest.json", run_dir / DATA_MANIFEST):
+            raise _other_run(run_dir)
+    if not same_run(recorded, cfg):
+        raise _other_run(run_dir)
+    return summary
+
+
+def _same_data(manifest: Path, recorded: Path) -> bool:
+    if not (manifest.is_file() and recorded.is_file()):
+        return False
+    return data_identity(read_json(manifest)) == data_identity(read_json(recorded))
+
+
+def _other_run(run_dir: Path) -> UserError:
+    return UserError(
+        f"{run_dir}: holds a different run (its {CONFIG} differs from this config); pick a new --out "
+        "directory, or delete this one to start over"
+    )
+
+
+def prepare_run_dir(run_dir: Path, cfg: RunConfig, manifest: dict[str, Any], dist: Dist) -> None:
+    """Refuse a directory of another run; record the resolved config and the data manifest."""
+    config_path = run_dir / CONFIG
+    if config_path.is_file() and not same_run(load_yaml(config_path), cfg):
+        raise _other_run(run_dir)
+    check_data_manifest(run_dir, manifest)
+    if dist.is_main:
+        atomic_write_text(config_path, dump_yaml(cfg))
+        atomic_write_json(run_dir / DATA_MANIFEST, manifest)
+
+
+class MetricsLog:
+    """metrics.jsonl: appended as training goes, cut back to the checkpoint's step on resume."""
+
+    def __init__(self, path: Path, enabled: bool):
+        self.path = path
+        self.enabled = enabled
+
+    def truncate_after(self, step: int) -> None:
+        """Keep the lines up to `step`, so a resumed run's file equals an uninterrupted one's."""
+        if not self.enabled or not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a line cut short by a kill: it and anything after are redone
+            if not (line.endswith("\n") and isinstance(record, dict)) or record.get("step", 0) > step:
+                break
+            kept.append(line)
+        atomic_write_text(self.path, "".join(kept))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
