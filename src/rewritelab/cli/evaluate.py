@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rewritelab.cli import positive_int
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -21,11 +23,29 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="evaluate only this split (repeatable; default: test_seen and test_unseen)",
     )
+    parser.add_argument(
+        "--max-test-examples",
+        type=positive_int,
+        metavar="N",
+        help="score a fixed random subset of at most N examples per split (default: train.test_examples, "
+        "i.e. all); recorded in summary.json",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "none"),
+        help="progress display (default: train.progress: a bar on a terminal, log lines otherwise)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from rewritelab.run import evaluate_run, format_summary
 
-    summary = evaluate_run(args.run_dir, data_dir=args.data, splits=args.splits)
+    summary = evaluate_run(
+        args.run_dir,
+        data_dir=args.data,
+        splits=args.splits,
+        progress=args.progress,
+        max_examples=args.max_test_examples,
+    )
     print(format_summary(summary))

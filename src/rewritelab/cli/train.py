@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rewritelab.cli import PROG, add_set_option
+from rewritelab.cli import PROG, add_set_option, positive_int
 
 
 def register(subparsers) -> None:
@@ -28,13 +28,23 @@ def register(subparsers) -> None:
         choices=("auto", "bar", "log", "none"),
         help="progress display (default: train.progress, i.e. a bar on a terminal, log lines otherwise)",
     )
+    parser.add_argument(
+        "--max-test-examples",
+        type=positive_int,
+        metavar="N",
+        help="final evaluation on a fixed random subset of at most N examples per test split "
+        "(same as --set train.test_examples=N; default: all)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rewritelab.run import TrainingInterrupted, format_summary, load_run_config, train_run
 
-    cfg = load_run_config(args.config, args.overrides)
+    overrides = list(args.overrides)
+    if args.max_test_examples is not None:
+        overrides.append(f"train.test_examples={args.max_test_examples}")
+    cfg = load_run_config(args.config, overrides)
     try:
         summary = train_run(cfg, args.out, data_dir=args.data, progress=args.progress)
     except TrainingInterrupted as e:

@@ -12,11 +12,11 @@ from rewritelab.config import FieldError, apply_overrides, from_dict, load_yaml,
 from rewritelab.datasets import DatasetSpec
 from rewritelab.errors import UserError
 from rewritelab.model import ModelConfig
+from rewritelab.textfmt import ProgressMode
 
 # Fields that change how a run executes but not what it computes: a run may resume with other values.
 EXECUTION_FIELDS = ("device", "threads", "progress")
 
-ProgressMode = Literal["auto", "bar", "log", "none"]
 
 
 @dataclass
@@ -38,6 +38,7 @@ class TrainConfig:
     max_steps: int | None = None  # caps the steps that `epochs` implies
     eval_every: int = 500  # steps between learning-curve evaluations; 0 = none
     eval_examples: int = 512  # fixed examples of each test split scored for the learning curves
+    test_examples: int | None = None  # final evaluation: a fixed random subset of each test split; null = all
     checkpoint_every: int = 1000  # steps between checkpoints (also written at the end and on a signal)
     seed: int = 0  # initialisation, data order, dropout
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: cuda, then mps, then cpu
@@ -71,6 +72,8 @@ class TrainConfig:
                 raise FieldError(name, f"must be in [0, 1), got {getattr(self, name)}")
         if not (self.epochs > 0 and math.isfinite(self.epochs)):
             raise FieldError("epochs", f"must be a positive number, got {self.epochs}")
+        if self.test_examples is not None and self.test_examples < 1:
+            raise FieldError("test_examples", f"must be >= 1 (or null for all), got {self.test_examples}")
         if self.max_steps is not None and self.max_steps < 1:
             raise FieldError("max_steps", f"must be at least 1 (or null for no cap), got {self.max_steps}")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rewritelab import __version__
 from rewritelab.errors import UserError
 
 
@@ -61,11 +62,24 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
 
 
+def precision(device: torch.device, dtype: str) -> str:
+    """The resolved `train.dtype`: bf16 on CUDA by default, fp32 elsewhere (bf16 is many times slower
+    on CPUs without native bf16, and measured slower even with it for the small CPU models)."""
+    return "bfloat16" if dtype == "bfloat16" or (dtype == "auto" and device.type == "cuda") else "float32"
+
+
 def autocast_for(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA by default; fp32 elsewhere (bf16 is many times slower on most CPUs)."""
-    if dtype == "bfloat16" or (dtype == "auto" and device.type == "cuda"):
+    if precision(device, dtype) == "bfloat16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def execution_banner(device: torch.device, dtype: str) -> str:
+    """One line for the top of a log: what ran, where, at which precision, on how many threads."""
+    return (
+        f"rewritelab {__version__}, torch {torch.__version__}: device {device}, "
+        f"precision {precision(device, dtype)}, {torch.get_num_threads()} CPU threads"
+    )
 
 
 def all_reduce_sum(values: list[float], dist: Dist, device: torch.device) -> list[float]:

@@ -34,7 +34,8 @@ from rewritelab.run.rundir import (
     check_data_manifest,
     load_data,
 )
-from rewritelab.run.scoring import device_of, score_split, split_report
+from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report
+from rewritelab.textfmt import Progress, progress_mode, resolve_mode
 from rewritelab.tokenizer import Tokenizer
 
 
@@ -70,11 +71,16 @@ def evaluate_run(
     splits: Sequence[str] | None = None,
     model: GPT | None = None,
     dataset: Dataset | None = None,
+    progress: str | bool | None = None,
+    max_examples: int | None = None,
 ) -> dict[str, Any]:
     """Score a finished run's checkpoint on `splits` (default: both test splits); write
     `predictions/SPLIT.jsonl` and then `summary.json` (merged with an existing summary's other splits).
 
     `model` and `dataset` let the training loop pass what it holds in memory instead of reloading.
+    `progress` is a mode as for training (default: the run's `train.progress`). `max_examples` (default:
+    the run's `train.test_examples`) scores a fixed random subset of at most that many examples of each
+    split, for a quick check of a large test set; the summary records it.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -103,10 +109,22 @@ def evaluate_run(
         model = load_trained_model(cfg, ckpt, ckpt_path, resolve_device("auto"))
     amp = autocast_for(device_of(model), cfg.train.dtype)
 
+    limit = cfg.train.test_examples if max_examples is None else max_examples
+    if limit is not None and limit < 1:
+        raise UserError(f"--max-test-examples: must be at least 1, got {limit}")
+    mode = resolve_mode(progress_mode(progress, cfg.train.progress))
     reports = {}
     for name in names:
         split = dataset.splits[name]
-        correct, predictions = score_split(model, tokenizer, split, tokenizer.encode_split(split), amp)
+        if limit is not None and limit < len(split):
+            split = split.subset(eval_subset(len(split), limit))
+        bar = Progress(len(split), desc=f"evaluate {name}", unit="ex", mode=mode)
+        try:
+            correct, predictions = score_split(
+                model, tokenizer, split, tokenizer.encode_split(split), amp, progress=bar
+            )
+        finally:
+            bar.close()
         write_predictions(run_dir / PREDICTIONS / f"{name}.jsonl", split, predictions, correct)
         reports[name] = split_report(split, correct)
 
@@ -126,6 +144,8 @@ def evaluate_run(
         "seconds": round(float(state["seconds"]), 3),
         "final_loss": final_loss if np.isfinite(final_loss) else None,
     }
+    if limit is not None:
+        summary["max_test_examples"] = limit
     summary["config"] = to_dict(cfg)
     summary["code_version"] = code_version()
     atomic_write_json(previous, summary)

@@ -13,9 +13,9 @@ from typing import Any
 from rewritelab.run.config import ProgressMode, RunConfig
 from rewritelab.run.device import setup_distributed
 from rewritelab.run.evaluate import evaluate_run
-from rewritelab.run.progress import progress_mode
 from rewritelab.run.rundir import finished_summary
 from rewritelab.run.train import train_model
+from rewritelab.textfmt import progress_mode
 
 
 def train_run(
@@ -36,10 +36,13 @@ def train_run(
         return summary
     dist = setup_distributed(cfg.train.device)
     try:
-        trained = train_model(cfg, run_dir, data_dir, progress_mode(progress, cfg.train.progress), dist)
+        mode = progress_mode(progress, cfg.train.progress)
+        trained = train_model(cfg, run_dir, data_dir, mode, dist)
         # The end: score the full test splits (rank 0); summary.json, written last, marks the run finished.
         if not dist.is_main:
             return {}
-        return evaluate_run(run_dir, data_dir=data_dir, model=trained.model, dataset=trained.dataset)
+        return evaluate_run(
+            run_dir, data_dir=data_dir, model=trained.model, dataset=trained.dataset, progress=mode
+        )
     finally:
         dist.close()

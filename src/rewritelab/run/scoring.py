@@ -19,13 +19,15 @@ import numpy as np
 import torch
 
 from rewritelab.errors import UserError
-from rewritelab.model import GPT
+from rewritelab.model import DEFAULT_DECODE_BATCH, GPT
+from rewritelab.textfmt import Progress
 from rewritelab.tokenizer import EOS_ID, Encoded, Tokenizer, length_batches
 
 # Tokens per teacher-forced batch. On CPU, 1k-8k tokens run fastest (1.7x faster than 32k for a
 # 2-layer d=128 model: larger batches fall out of cache); a GPU wants large batches.
 EVAL_TOKENS = {"cpu": 1 << 12}
 EVAL_TOKENS_DEFAULT = 1 << 16
+EVAL_SUBSET_SEED = 20240215  # subsets (learning curves, quick tests) shared by all runs
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 BREAKDOWNS = ("noop", "frequency", "family", "k", "pattern_len", "occurrences")
@@ -47,8 +49,10 @@ def teacher_forced_correct(
     enc: Encoded,
     indices: Sequence[int] | np.ndarray | None = None,
     amp: contextlib.AbstractContextManager | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
-    """Greedy exact match of each example (in `indices` order), from one forward pass per batch."""
+    """Greedy exact match of each example (in `indices` order), from one forward pass per batch;
+    `progress` advances by the examples of each batch."""
     idx = np.arange(len(enc)) if indices is None else np.asarray(indices, dtype=np.int64)
     correct = np.zeros(len(idx), dtype=bool)
     if len(idx) == 0:
@@ -65,6 +69,8 @@ def teacher_forced_correct(
                 logits, _ = model(x)
             hit = (logits.argmax(-1) == y) | (mask == 0)
             correct[rows] = hit.all(dim=1).cpu().numpy()
+            if progress is not None:
+                progress.update(len(rows))
     finally:
         model.train(was_training)
     return correct
@@ -89,21 +95,38 @@ def score_split(
     split: Any,
     enc: Encoded,
     amp: contextlib.AbstractContextManager | None = None,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """(correct per example, prediction per example): the fast path, then decoding of the misses only."""
+    """(correct per example, prediction per example): the fast path, then decoding of the misses only
+    (`progress` counts both: its total grows by the misses once they are known)."""
     if enc.lengths.size and int(enc.lengths.max()) > model.block_size:
         raise UserError(
             f"data: sequences of {int(enc.lengths.max())} tokens exceed the model's block size "
             f"{model.block_size}; evaluate on data with the run's lengths"
         )
-    correct = teacher_forced_correct(model, enc, amp=amp)
+    correct = teacher_forced_correct(model, enc, amp=amp, progress=progress)
     predictions = list(split.output)
     wrong = np.flatnonzero(~correct)
-    targets = enc.answers(wrong)
-    for i, written, target in zip(wrong, greedy_answers(model, enc, wrong, amp), targets, strict=True):
-        predictions[i] = tokenizer.decode(written)
-        correct[i] = written == target
+    if progress is not None:
+        progress.extend(len(wrong))
+    # In prompt-length order, chunks of one decode batch: the batches `generate` would form on its own.
+    wrong = wrong[np.argsort(enc.prompt_len[wrong], kind="stable")]
+    for lo in range(0, len(wrong), DEFAULT_DECODE_BATCH):
+        chunk = wrong[lo : lo + DEFAULT_DECODE_BATCH]
+        written_rows = greedy_answers(model, enc, chunk, amp)
+        for i, written, target in zip(chunk, written_rows, enc.answers(chunk), strict=True):
+            predictions[i] = tokenizer.decode(written)
+            correct[i] = written == target
+        if progress is not None:
+            progress.update(len(chunk), f"({len(correct)} scored, then {len(wrong)} misses decoded)")
     return correct, predictions
+
+
+def eval_subset(n: int, k: int) -> np.ndarray:
+    """A fixed, sorted sample of `k` of `n` examples: learning curves compare the same examples."""
+    if k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(EVAL_SUBSET_SEED).choice(n, size=k, replace=False))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -43,8 +43,7 @@ from rewritelab.run.checkpoint import (
     save_checkpoint,
 )
 from rewritelab.run.config import RunConfig, TrainConfig
-from rewritelab.run.device import Dist, all_reduce_sum, autocast_for, resolve_device
-from rewritelab.run.progress import Progress
+from rewritelab.run.device import Dist, all_reduce_sum, autocast_for, execution_banner, resolve_device
 from rewritelab.run.rundir import (
     CHECKPOINT,
     EVAL_SPLITS,
@@ -54,10 +53,10 @@ from rewritelab.run.rundir import (
     load_data,
     prepare_run_dir,
 )
-from rewritelab.run.scoring import teacher_forced_correct
+from rewritelab.run.scoring import eval_subset, teacher_forced_correct
+from rewritelab.textfmt import Progress
 from rewritelab.tokenizer import Encoded, Tokenizer, length_batches
 
-EVAL_SUBSET_SEED = 20240215  # the learning-curve subsets are the same for every run of a dataset
 LOG_EVERY = 50  # steps per `train` line in metrics.jsonl
 
 
@@ -80,11 +79,6 @@ def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
     return floor + (cfg.lr - floor) * (1.0 - progress)
 
 
-def eval_subset(n: int, k: int) -> np.ndarray:
-    """A fixed, sorted sample of `k` of `n` examples: learning curves compare the same examples."""
-    if k >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(EVAL_SUBSET_SEED).choice(n, size=k, replace=False))
 
 
 def epoch_batches(lengths: np.ndarray, cfg: TrainConfig, epoch: int) -> list[np.ndarray]:
@@ -283,11 +277,12 @@ def train_model(
         )
 
     # The loop: one global batch per step, the order fixed by (seed, epoch) and the position in the epoch.
-    bar = Progress(mode, total_steps, state.step, dist.is_main)
+    bar = Progress(total_steps, desc="step", initial=state.step, mode=mode if dist.is_main else "none")
+    bar.message(execution_banner(device, tc.dtype))
     start = f"resuming at step {state.step} of" if state.step else "training"
     where = f"{device} x {dist.world_size} processes" if dist.enabled else str(device)
     bar.message(f"{run_dir}: {start} {total_steps} steps on {where}, {model.num_params():,} parameters")
-    session_start, seconds_before = time.perf_counter(), state.seconds
+    session_start, seconds_before, session_tokens = time.perf_counter(), state.seconds, 0
     batches, batches_epoch = [], -1
     curves = tc.eval_every > 0 and tc.eval_examples > 0 and dist.is_main  # learning-curve evaluations
     model.train()
@@ -311,7 +306,9 @@ def train_model(
                 batch_tokens = int(train_enc.lengths[batch].sum())
                 state.advance(batch_tokens, loss_value, len(batches))
                 state.seconds = seconds_before + time.perf_counter() - session_start
-                bar.step(state, batch_tokens, lr)
+                session_tokens += batch_tokens
+                rate = session_tokens / max(time.perf_counter() - session_start, 1e-9)
+                bar.update(1, f"loss {state.loss:.4f} lr {lr:.2e} {rate / 1e3:.1f}k tok/s")
 
                 last = state.step == total_steps
                 if state.step % LOG_EVERY == 0 or last:

@@ -1,0 +1,141 @@
+"""Text for people: durations, fixed-width tables and progress, one helper per job.
+
+Training (steps), evaluation (examples scored) and sweeps (runs) all report progress the same way: a tqdm
+bar on a terminal, or — when stderr is a file or a pipe, as under `make demo > log` or a batch scheduler —
+one plain line every `every_s` seconds, so a log always shows that work goes on and when it should end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+ProgressMode = Literal["auto", "bar", "log", "none"]
+PROGRESS_MODES: tuple[str, ...] = ("auto", "bar", "log", "none")
+
+
+def format_duration(seconds: float) -> str:
+    """`1h05m` from an hour on, `3m07s` below (rounded to the second)."""
+    seconds = max(int(round(seconds)), 0)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> str:
+    """A fixed-width table: columns in `left` are left-aligned, the others (numbers) right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if i in left else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
+
+
+def progress_mode(requested: str | bool | None, configured: str) -> str:
+    """A caller's request (None = the configured mode, True = auto, False = none) as a mode name."""
+    if requested is None:
+        return configured
+    if isinstance(requested, bool):
+        return "auto" if requested else "none"
+    return requested
+
+
+def resolve_mode(mode: str) -> str:
+    """`auto` is a bar on a terminal and plain lines otherwise."""
+    if mode == "auto":
+        return "bar" if sys.stderr.isatty() else "log"
+    return mode
+
+
+class Progress:
+    """Progress over `total` units (steps, examples, runs) with an ETA, as a bar or as periodic lines.
+
+    `update` advances and `tick` only reports (a sweep calls it while its runs train); in log mode a line
+    is printed when `every_s` seconds have passed since the last one, and by `close` at the end.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        desc: str,
+        unit: str = "step",
+        initial: int = 0,
+        mode: str = "auto",
+        every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.total, self.done, self.desc = total, initial, desc
+        self.mode = resolve_mode(mode)
+        self.every_s = every_s
+        self.clock = clock
+        self.start = self.last_line = clock()
+        self.start_done = self.last_done = initial
+        self.status = ""
+        self.bar = None
+        if self.mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True, file=sys.stderr
+            )
+
+    def eta(self) -> float | None:
+        """Seconds left at the pace of this process so far (None before the first unit)."""
+        done_here = self.done - self.start_done
+        if done_here <= 0:
+            return None
+        return (self.total - self.done) * (self.clock() - self.start) / done_here
+
+    def update(self, n: int = 1, status: str = "") -> None:
+        self.done += n
+        if self.bar is not None:
+            if status:
+                self.bar.set_postfix_str(status, refresh=False)
+            self.bar.update(n)
+        else:
+            self.tick(status)
+
+    def extend(self, n: int) -> None:
+        """More work turned up (e.g. the misses an evaluation must decode): the total grows by `n`."""
+        self.total += n
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
+    def tick(self, status: str = "", force: bool = False) -> None:
+        """Print a plain line if one is due (log mode only)."""
+        if status:
+            self.status = status
+        if self.mode != "log":
+            return
+        now = self.clock()
+        if not force and now - self.last_line < self.every_s:
+            return
+        self.last_line, self.last_done = now, self.done
+        pct = 100 * self.done / self.total if self.total else 100.0
+        eta = self.eta()
+        parts = [f"{self.desc} {self.done}/{self.total} ({pct:.0f}%)", self.status]
+        parts.append(f"elapsed {format_duration(now - self.start)}")
+        if eta is not None and self.done < self.total:
+            parts.append(f"eta {format_duration(eta)}")
+        self.message(" ".join(p for p in parts if p))
+
+    def message(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        elif self.mode != "none":
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """End the bar, or print the closing line (in log mode, if work was done since the last one)."""
+        if self.bar is not None:
+            self.bar.close()
+        elif self.done != self.last_done:
+            self.tick(force=True)
