@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from rewritelab.config import FieldError, apply_overrides, dump_yaml, from_dict, load_yaml, to_dict
-from rewritelab.datasets import Dataset, DatasetSpec, generate_dataset, load_dataset
+from rewritelab.data import Dataset, DatasetSpec, generate_dataset, load_dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from rewritelab.model import GPT, ModelConfig

@@ -31,10 +31,10 @@ import numpy as np
 
 from rewritelab import __version__
 from rewritelab.config import FieldError, from_dict, to_dict
+from rewritelab.data.families import Context, Family, IntRange, RandomFamily
+from rewritelab.data.rules import apply_once
 from rewritelab.errors import UserError
-from rewritelab.families import Context, Family, IntRange, RandomFamily
 from rewritelab.io import atomic_dir
-from rewritelab.rules import apply_once
 
 SPLITS = ("train", "test_seen", "test_unseen")
 COLUMNS = (
