@@ -1,47 +1,31 @@
-"""Rules, instruction families and datasets: everything before the tokenizer.
+"""Rules, instruction families and datasets: everything before the tokenizer, in the data path's order.
 
-`rules` is the reference rewriter every answer comes from; `families` samples rule patterns;
-`DatasetSpec` describes a dataset, `generate_dataset` builds it and `write_dataset` / `load_dataset`
-move it to and from disk.
+- `rules`: `Rule`, `apply_once` (the reference rewriter every answer comes from), Markov programs.
+- `ranges`, `families`, `mixed`: `IntRange` and the registry of instruction families (pattern samplers).
+- `spec`: `DatasetSpec`, the `data:` config section, and its validation.
+- `tables`: the column tables `Split`, `RuleTable` and `Dataset`.
+- `codec`, `sampling`, `inputs`, `generate`: `generate_dataset` (rules, training counts, inputs).
+- `manifest`: the statistics recorded in a dataset's manifest and `dataset_stats`.
+- `files`: `write_dataset` / `load_dataset` (JSONL, manifest, optional Hugging Face export).
+
+Importing the package registers every built-in family (`mixed` included).
 """
 
 from rewritelab.data.families import (
     FAMILIES,
-    Component,
-    Context,
     Family,
-    IntRange,
     MirroredFamily,
-    MixedFamily,
-    PatternBatch,
     PeriodicFamily,
     RandomFamily,
     RepeatedFamily,
     primitive_words,
     register,
 )
-from rewritelab.data.generate import (
-    COLUMNS,
-    DATA_FILES,
-    RULE_COLUMNS,
-    SPLITS,
-    Dataset,
-    DatasetSpec,
-    Occurrences,
-    RuleTable,
-    Split,
-    check_output_dir,
-    dataset_stats,
-    frequency_table,
-    generate_dataset,
-    gini,
-    largest_remainder,
-    load_dataset,
-    replacement_count,
-    require_hf,
-    training_counts,
-    write_dataset,
-)
+from rewritelab.data.files import DATA_FILES, check_output_dir, load_dataset, require_hf, write_dataset
+from rewritelab.data.generate import generate_dataset
+from rewritelab.data.manifest import dataset_stats, frequency_table, gini
+from rewritelab.data.mixed import Component, MixedFamily
+from rewritelab.data.ranges import Context, IntRange, PatternBatch
 from rewritelab.data.rules import (
     DEFAULT_MAX_STEPS,
     MarkovProgram,
@@ -53,48 +37,56 @@ from rewritelab.data.rules import (
     load_ruleset,
     parse_ruleset,
 )
+from rewritelab.data.sampling import largest_remainder, training_counts
+from rewritelab.data.spec import DatasetSpec, Occurrences, replacement_count
+from rewritelab.data.tables import COLUMNS, RULE_COLUMNS, SPLITS, Dataset, RuleTable, Split
 
 __all__ = [
+    # rules
+    "DEFAULT_MAX_STEPS",
+    "MarkovProgram",
+    "Rule",
+    "Step",
+    "StepLimitError",
     "apply_once",
-    "check_output_dir",
-    "COLUMNS",
+    "count_occurrences",
+    "load_ruleset",
+    "parse_ruleset",
+    # families
+    "FAMILIES",
     "Component",
     "Context",
-    "count_occurrences",
-    "DATA_FILES",
-    "Dataset",
-    "dataset_stats",
-    "DatasetSpec",
-    "DEFAULT_MAX_STEPS",
-    "FAMILIES",
     "Family",
+    "IntRange",
+    "MirroredFamily",
+    "MixedFamily",
+    "PatternBatch",
+    "PeriodicFamily",
+    "RandomFamily",
+    "RepeatedFamily",
+    "primitive_words",
+    "register",
+    # spec and tables
+    "COLUMNS",
+    "RULE_COLUMNS",
+    "SPLITS",
+    "Dataset",
+    "DatasetSpec",
+    "Occurrences",
+    "RuleTable",
+    "Split",
+    "replacement_count",
+    # generation and its statistics
+    "dataset_stats",
     "frequency_table",
     "generate_dataset",
     "gini",
-    "IntRange",
     "largest_remainder",
-    "load_dataset",
-    "load_ruleset",
-    "MarkovProgram",
-    "MirroredFamily",
-    "MixedFamily",
-    "Occurrences",
-    "parse_ruleset",
-    "PatternBatch",
-    "PeriodicFamily",
-    "primitive_words",
-    "RandomFamily",
-    "register",
-    "RepeatedFamily",
-    "replacement_count",
-    "require_hf",
-    "Rule",
-    "RULE_COLUMNS",
-    "RuleTable",
-    "Split",
-    "SPLITS",
-    "Step",
-    "StepLimitError",
     "training_counts",
+    # files
+    "DATA_FILES",
+    "check_output_dir",
+    "load_dataset",
+    "require_hf",
     "write_dataset",
 ]
