@@ -1,7 +1,7 @@
 """Shared benchmark helpers: rewrite data at the two scales, the matmul peak, and our GPT as a HF GPT-2.
 
 The data is built here with numpy + `apply_once` (a pattern planted once in each input, so every example
-is an applied rewrite) rather than through `rewritelab.datasets`, so the benchmarks measure the model
+is an applied rewrite) rather than through `rewritelab.data`, so the benchmarks measure the model
 alone and their inputs never change when the dataset generator does.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rewritelab.data import apply_once
 from rewritelab.model import GPT
-from rewritelab.rules import apply_once
 from rewritelab.tokenizer import EOS_ID, PAD_ID
 
 # Lengths as in the presets: the paper's scale (e1-paper.yaml) and the CPU scale (e1-cpu.yaml).

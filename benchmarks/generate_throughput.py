@@ -3,7 +3,7 @@
 Both build training examples at the paper's lengths (alphabet a-z, inputs of 50, patterns of 20,
 replacements of 1-20, 1000 rules, the pattern exactly once in every input, output from `apply_once`):
 
-  ours   `rewritelab.datasets.generate_dataset` for the whole dataset (10^6 training examples plus the
+  ours   `rewritelab.data.generate_dataset` for the whole dataset (10^6 training examples plus the
          two small test splits): vectorised numpy, grouped rectangular arrays, repair of extra matches
   naive  a straightforward loop: per example, a `random.choice` fill, the pattern inserted at a random
          position, rejection while the pattern occurs more than once, then `apply_once`; it runs on a
@@ -26,9 +26,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from rewritelab.datasets import DatasetSpec, generate_dataset, load_dataset, write_dataset
-from rewritelab.families import IntRange
-from rewritelab.rules import apply_once, count_occurrences
+from rewritelab.data import (
+    DatasetSpec,
+    IntRange,
+    apply_once,
+    count_occurrences,
+    generate_dataset,
+    load_dataset,
+    write_dataset,
+)
 
 ALPHABET = string.ascii_lowercase
 INPUT_LEN, PATTERN_LEN, REPLACEMENT_LEN = 50, 20, (1, 20)

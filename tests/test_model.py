@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from rewritelab.config import from_dict
+from rewritelab.data import apply_once
 from rewritelab.errors import UserError
 from rewritelab.model import GPT, MODEL_PRESETS, ModelConfig
-from rewritelab.rules import apply_once
 from rewritelab.tokenizer import EOS_ID, PAD_ID, Tokenizer
 
 TINY = ModelConfig(n_layer=2, n_head=2, d_model=32)

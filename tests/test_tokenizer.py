@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rewritelab.data import apply_once
 from rewritelab.errors import UserError
-from rewritelab.rules import apply_once
 from rewritelab.tokenizer import ANS_ID, EOS_ID, PAD_ID, SEP_ID, Tokenizer, length_batches
 
 ALPHABET = "abcd"

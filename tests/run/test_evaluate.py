@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import rewritelab
 from rewritelab.cli import main
 from rewritelab.config import to_dict
-from rewritelab.datasets import generate_dataset
+from rewritelab.data import generate_dataset
 from rewritelab.run import (
     BREAKDOWNS,
     bootstrap_ci,

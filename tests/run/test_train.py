@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from rewritelab.cli import main
 from rewritelab.config import dump_yaml
-from rewritelab.datasets import generate_dataset, write_dataset
+from rewritelab.data import generate_dataset, write_dataset
 from rewritelab.errors import UserError
 from rewritelab.model import GPT
 from rewritelab.run import (

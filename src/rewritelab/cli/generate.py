@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.datasets import (
+    from rewritelab.data import (
         DatasetSpec,
         check_output_dir,
         dataset_stats,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rewritelab.rules import DEFAULT_MAX_STEPS, load_ruleset
+from rewritelab.data import DEFAULT_MAX_STEPS, load_ruleset
 
 
 def register(subparsers) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rewritelab.config import FieldError, apply_overrides, from_dict, load_yaml, to_dict
-from rewritelab.datasets import DatasetSpec
+from rewritelab.data import DatasetSpec
 from rewritelab.errors import UserError
 from rewritelab.model import ModelConfig
 from rewritelab.textfmt import ProgressMode

@@ -18,7 +18,7 @@ import numpy as np
 
 from rewritelab import __version__
 from rewritelab.config import load_yaml, to_dict
-from rewritelab.datasets import Dataset
+from rewritelab.data import Dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
 from rewritelab.model import GPT

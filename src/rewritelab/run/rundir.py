@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.config import dump_yaml, load_yaml, to_dict
-from rewritelab.datasets import Dataset, generate_dataset, load_dataset
+from rewritelab.data import Dataset, generate_dataset, load_dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
 from rewritelab.run.config import RunConfig, same_run

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rewritelab.datasets import Dataset
+from rewritelab.data import Dataset
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import (
     TrainState,

@@ -1,17 +1,17 @@
 """Instruction families: registered samplers of rewrite-rule patterns.
 
 A family decides what the *pattern* of a rule looks like (replacements are always uniform strings, drawn
-by `datasets`). `random` draws uniform strings; the restricted families of the reference study's E4 build
+by `sampling`). `random` draws uniform strings; the restricted families of the reference study's E4 build
 patterns from a short block and a repetition count `k`:
 
 - `repeated`: every block character repeated k times (`aaabbbccc`: block `abc`, k = 3),
 - `periodic`: the block repeated k times (`abcabc`: block `abc`, k = 2),
 - `mirrored`: the block and its mirror image alternating, k segments (`abccbaabc`: k = 3),
 
-and `mixed` is a weighted mixture of the others. Each family is a dataclass with typed fields, `validate()`
-(raising `FieldError`), a vectorised `sample(n, rng, ctx)` that works on integer codes (indices into the
-alphabet), `capacity(ctx)` (how many distinct patterns it can produce, used to reject impossible requests)
-and `length_range(ctx)`. Adding a family is one class decorated with `@register`.
+and `mixed` (module `mixed`) is a weighted mixture of the others. Each family is a dataclass with typed
+fields, `validate()` (raising `FieldError`), a vectorised `sample(n, rng, ctx)` that works on integer codes
+(indices into the alphabet), `capacity(ctx)` (how many distinct patterns it can produce, used to reject
+impossible requests) and `length_range(ctx)`. Adding a family is one class decorated with `@register`.
 
 So that a pattern's `k` is well defined (one pattern, one reading), the restricted families only build
 blocks with a unique decomposition: `repeated` blocks have no two equal neighbours (`aab` would read as
@@ -22,98 +22,17 @@ blocks are not palindromes (a palindrome mirrored is just periodic).
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from rewritelab.config import FieldError, from_dict
+from rewritelab.data.ranges import Context, IntRange, PatternBatch
 from rewritelab.errors import UserError
 
-# Rejection rounds for primitive / non-palindromic blocks (a fresh block is accepted w.p. >= 1/4).
 _MAX_RESAMPLE_ROUNDS = 200
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Shared value types
-
-
-@dataclass(frozen=True)
-class IntRange:
-    """An inclusive integer range, written in YAML as `n` (fixed) or `[min, max]`."""
-
-    lo: int
-    hi: int
-
-    @classmethod
-    def of(cls, value: int | tuple[int, int] | list[int] | IntRange) -> IntRange:
-        """Python-side shorthand: `IntRange.of(3)`, `IntRange.of((2, 4))`."""
-        if isinstance(value, IntRange):
-            return value
-        return cls.from_config(value, "range")
-
-    @classmethod
-    def from_config(cls, value: Any, where: str) -> IntRange:
-        if _is_int(value):
-            return cls(int(value), int(value))
-        if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
-            lo, hi = (int(v) for v in value)
-            if lo > hi:
-                raise UserError(
-                    f"{where}: min {lo} is larger than max {hi}; write [min, max] with min <= max"
-                )
-            return cls(lo, hi)
-        raise UserError(f"{where}: expected an integer or a list [min, max] of integers, got {value!r}")
-
-    def to_config(self) -> int | list[int]:
-        return self.lo if self.lo == self.hi else [self.lo, self.hi]
-
-    def __str__(self) -> str:
-        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
-
-    def __len__(self) -> int:
-        return self.hi - self.lo + 1
-
-    def values(self) -> range:
-        return range(self.lo, self.hi + 1)
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """`n` values drawn uniformly from the range (int64)."""
-        return rng.integers(self.lo, self.hi + 1, size=n, dtype=np.int64)
-
-
-def _is_int(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or (
-        isinstance(value, float) and value.is_integer()
-    )
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a family needs to know about the dataset: the alphabet size and `random`'s pattern length."""
-
-    alphabet_size: int
-    pattern_len: IntRange
-
-
-@dataclass(frozen=True, eq=False)
-class PatternBatch:
-    """`n` sampled patterns as alphabet indices: row i is `codes[i, :lengths[i]]` (the rest is padding)."""
-
-    codes: np.ndarray  # (n, width) uint8
-    lengths: np.ndarray  # (n,) int64
-    k: np.ndarray  # (n,) int64, 0 where the family has no k
-    family: list[str]  # the (component) family that sampled each pattern
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The registry and the polymorphic config form
-
 FAMILIES: dict[str, type[Family]] = {}
 
 
@@ -226,10 +145,6 @@ def _describe_value(value: Any) -> str:
         return "[" + ", ".join(_describe_value(v) for v in value) + "]"
     describe = getattr(value, "describe", None)
     return describe() if describe is not None else str(value)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Families
 
 
 @register
@@ -385,102 +300,6 @@ class MirroredFamily(_BlockFamily):
         return np.where(segment % 2 == 0, offset, b - 1 - offset)
 
 
-@dataclass(frozen=True)
-class Component:
-    """One family of a `mixed` family with its sampling weight (`{name: periodic, weight: 2, k: 3}`)."""
-
-    family: Family
-    weight: float = 1.0
-
-    @classmethod
-    def from_config(cls, value: Any, where: str) -> Component:
-        if isinstance(value, Component):
-            return value
-        weight: Any = 1.0
-        if isinstance(value, dict):
-            value = dict(value)
-            weight = value.pop("weight", 1.0)
-        if not (_is_number(weight) and math.isfinite(weight) and weight > 0):
-            raise UserError(f"{where}.weight: must be a positive number, got {weight!r}")
-        name = value.get("name") if isinstance(value, dict) else value
-        if name == MixedFamily.name or isinstance(value, MixedFamily):
-            raise UserError(
-                f"{where}: a mixed family cannot contain another mixed family; list its components"
-            )
-        return cls(Family.from_config(value, where), float(weight))
-
-    def to_config(self) -> dict[str, Any]:
-        family = self.family.to_config()
-        as_mapping = {"name": family} if isinstance(family, str) else family
-        return {**as_mapping, "weight": self.weight}
-
-    def describe(self) -> str:
-        return f"{self.weight:g}×{self.family.describe()}"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-@register
-@dataclass(frozen=True)
-class MixedFamily(Family):
-    """A weighted mixture: each pattern comes from one component, drawn with probability ∝ weight.
-
-    `capacity` is the sum over components, an upper bound when components can spell the same pattern.
-    """
-
-    name: ClassVar[str] = "mixed"
-
-    components: tuple[Component, ...] = field(default=())
-
-    def validate(self) -> None:
-        if not self.components:
-            raise FieldError(
-                "components", "list at least one family, e.g. [{name: repeated, weight: 1}, {name: periodic}]"
-            )
-        for i, component in enumerate(self.components):  # components built in Python skip from_config
-            if isinstance(component.family, MixedFamily):
-                raise FieldError(f"components[{i}]", "a mixed family cannot contain another mixed family")
-            if not (math.isfinite(component.weight) and component.weight > 0):
-                raise FieldError(
-                    f"components[{i}].weight", f"must be a positive number, got {component.weight}"
-                )
-            try:
-                component.family.validate()
-            except FieldError as e:
-                raise FieldError(f"components[{i}].{e.field}", e.message) from None
-
-    def sample(self, n: int, rng: np.random.Generator, ctx: Context) -> PatternBatch:
-        weights = np.array([c.weight for c in self.components])
-        which = rng.choice(len(self.components), size=n, p=weights / weights.sum())
-        width = max(c.family.length_range(ctx).hi for c in self.components)
-        codes = np.zeros((n, width), dtype=np.uint8)
-        lengths = np.zeros(n, dtype=np.int64)
-        k = np.zeros(n, dtype=np.int64)
-        family = np.empty(n, dtype=object)
-        for j, component in enumerate(self.components):
-            rows = np.flatnonzero(which == j)
-            if len(rows) == 0:
-                continue
-            part = component.family.sample(len(rows), rng, ctx)
-            codes[rows, : part.codes.shape[1]] = part.codes
-            lengths[rows], k[rows] = part.lengths, part.k
-            family[rows] = part.family
-        return PatternBatch(codes, lengths, k, family.tolist())
-
-    def capacity(self, ctx: Context) -> int:
-        return sum(c.family.capacity(ctx) for c in self.components)
-
-    def length_range(self, ctx: Context) -> IntRange:
-        ranges = [c.family.length_range(ctx) for c in self.components]
-        return IntRange(min(r.lo for r in ranges), max(r.hi for r in ranges))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Counting helpers
-
-
 def primitive_words(alphabet_size: int, length: int) -> int:
     """Words of `length` over `alphabet_size` letters that are not a power of a shorter word (Möbius sum)."""
     return sum(_mobius(d) * alphabet_size ** (length // d) for d in range(1, length + 1) if length % d == 0)
@@ -500,7 +319,3 @@ def _mobius(n: int) -> int:
             result = -result
         p += 1
     return -result if n > 1 else result
-
-
-def family_names() -> list[str]:
-    return sorted(FAMILIES)

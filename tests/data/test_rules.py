@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from rewritelab.rules import Rule, apply_once, count_occurrences
+from rewritelab.data import Rule, apply_once, count_occurrences
 
 # A two-letter alphabet makes occurrences, overlaps and near-misses frequent.
 small = st.text(alphabet="ab", max_size=12)

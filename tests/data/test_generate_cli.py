@@ -13,9 +13,9 @@ import yaml
 
 from rewritelab.cli import main
 from rewritelab.config import from_dict, load_yaml
-from rewritelab.datasets import DATA_FILES, DatasetSpec, load_dataset
+from rewritelab.data import DATA_FILES, DatasetSpec, load_dataset
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "configs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"
 
 SMALL = {
     "alphabet": "abcdef",

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rewritelab.config import dump_yaml, from_dict
-from rewritelab.errors import UserError
-from rewritelab.families import (
+from rewritelab.data import (
     FAMILIES,
     Context,
     Family,
@@ -25,6 +24,7 @@ from rewritelab.families import (
     RepeatedFamily,
     primitive_words,
 )
+from rewritelab.errors import UserError
 
 # ---------------------------------------------------------------------------------------------------------
 # An independent reference: every pattern a family config allows, by enumeration (itertools, plain str)

@@ -11,14 +11,24 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_families import enumerate_family
 
 from rewritelab.config import from_dict, to_dict
-from rewritelab.datasets import (
+from rewritelab.data import (
     COLUMNS,
     DATA_FILES,
+    Component,
+    Context,
     Dataset,
     DatasetSpec,
+    Family,
+    IntRange,
+    MixedFamily,
+    RandomFamily,
+    RepeatedFamily,
     Split,
+    apply_once,
+    count_occurrences,
     dataset_stats,
     generate_dataset,
     gini,
@@ -28,17 +38,6 @@ from rewritelab.datasets import (
     write_dataset,
 )
 from rewritelab.errors import UserError
-from rewritelab.families import (
-    Component,
-    Context,
-    Family,
-    IntRange,
-    MixedFamily,
-    RandomFamily,
-    RepeatedFamily,
-)
-from rewritelab.rules import apply_once, count_occurrences
-from test_families import enumerate_family
 
 
 def spec_of(**data) -> DatasetSpec:

@@ -12,8 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from rewritelab.cli import main
-from rewritelab.errors import UserError
-from rewritelab.rules import (
+from rewritelab.data import (
     DEFAULT_MAX_STEPS,
     MarkovProgram,
     Rule,
@@ -22,8 +21,9 @@ from rewritelab.rules import (
     load_ruleset,
     parse_ruleset,
 )
+from rewritelab.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "markov"
 APPLES = "I bought a B of As from T S."
 

@@ -1,0 +1,92 @@
+"""Rules, instruction families and datasets: everything before the tokenizer, in the data path's order.
+
+- `rules`: `Rule`, `apply_once` (the reference rewriter every answer comes from), Markov programs.
+- `ranges`, `families`, `mixed`: `IntRange` and the registry of instruction families (pattern samplers).
+- `spec`: `DatasetSpec`, the `data:` config section, and its validation.
+- `tables`: the column tables `Split`, `RuleTable` and `Dataset`.
+- `codec`, `sampling`, `inputs`, `generate`: `generate_dataset` (rules, training counts, inputs).
+- `manifest`: the statistics recorded in a dataset's manifest and `dataset_stats`.
+- `files`: `write_dataset` / `load_dataset` (JSONL, manifest, optional Hugging Face export).
+
+Importing the package registers every built-in family (`mixed` included).
+"""
+
+from rewritelab.data.families import (
+    FAMILIES,
+    Family,
+    MirroredFamily,
+    PeriodicFamily,
+    RandomFamily,
+    RepeatedFamily,
+    primitive_words,
+    register,
+)
+from rewritelab.data.files import DATA_FILES, check_output_dir, load_dataset, require_hf, write_dataset
+from rewritelab.data.generate import generate_dataset
+from rewritelab.data.manifest import dataset_stats, frequency_table, gini
+from rewritelab.data.mixed import Component, MixedFamily
+from rewritelab.data.ranges import Context, IntRange, PatternBatch
+from rewritelab.data.rules import (
+    DEFAULT_MAX_STEPS,
+    MarkovProgram,
+    Rule,
+    Step,
+    StepLimitError,
+    apply_once,
+    count_occurrences,
+    load_ruleset,
+    parse_ruleset,
+)
+from rewritelab.data.sampling import largest_remainder, training_counts
+from rewritelab.data.spec import DatasetSpec, Occurrences, replacement_count
+from rewritelab.data.tables import COLUMNS, RULE_COLUMNS, SPLITS, Dataset, RuleTable, Split
+
+__all__ = [
+    # rules
+    "DEFAULT_MAX_STEPS",
+    "MarkovProgram",
+    "Rule",
+    "Step",
+    "StepLimitError",
+    "apply_once",
+    "count_occurrences",
+    "load_ruleset",
+    "parse_ruleset",
+    # families
+    "FAMILIES",
+    "Component",
+    "Context",
+    "Family",
+    "IntRange",
+    "MirroredFamily",
+    "MixedFamily",
+    "PatternBatch",
+    "PeriodicFamily",
+    "RandomFamily",
+    "RepeatedFamily",
+    "primitive_words",
+    "register",
+    # spec and tables
+    "COLUMNS",
+    "RULE_COLUMNS",
+    "SPLITS",
+    "Dataset",
+    "DatasetSpec",
+    "Occurrences",
+    "RuleTable",
+    "Split",
+    "replacement_count",
+    # generation and its statistics
+    "dataset_stats",
+    "frequency_table",
+    "generate_dataset",
+    "gini",
+    "largest_remainder",
+    "training_counts",
+    # files
+    "DATA_FILES",
+    "check_output_dir",
+    "load_dataset",
+    "require_hf",
+    "write_dataset",
+]

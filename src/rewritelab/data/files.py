@@ -1,0 +1,192 @@
+"""Dataset files: `write_dataset` (JSONL splits, rules.jsonl, manifest.json, optional HF export) and
+`load_dataset`, which verifies every file against the SHA-256 recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewritelab.config import from_dict
+from rewritelab.data.spec import DatasetSpec
+from rewritelab.data.tables import SPLITS, Dataset, RuleTable, Split
+from rewritelab.errors import UserError
+from rewritelab.io import atomic_dir
+
+DATA_FILES = (*(f"{name}.jsonl" for name in SPLITS), "rules.jsonl")
+_WRITE_CHUNK = 1 << 16  # JSONL lines joined per write
+
+
+def check_output_dir(out_dir: str | Path) -> None:
+    """Refuse to replace a directory that is not a dataset (an existing dataset is regenerated in place)."""
+    out = Path(out_dir)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory; choose another output path")
+    if any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise UserError(f"{out}: exists and is not a rewritelab dataset; choose a new directory or remove it")
+
+
+def require_hf():
+    """The Hugging Face `datasets` package, or a `UserError` saying how to install it."""
+    try:
+        import datasets as hf_datasets
+    except ImportError:
+        raise UserError(
+            "--format hf: the Hugging Face 'datasets' package is not installed; pip install 'rewritelab[hf]'"
+        ) from None
+    return hf_datasets
+
+
+def write_dataset(ds: Dataset, out_dir: str | Path, hf: bool = False) -> dict[str, Any]:
+    """Write the JSONL splits, rules.jsonl and manifest.json (plus `hf/` if asked) atomically.
+
+    Returns the manifest as written, with the SHA-256 of every data file.
+    """
+    out = Path(out_dir)
+    check_output_dir(out)
+    hf_module = require_hf() if hf else None
+    escape = _escaper(ds.spec.alphabet)
+    with atomic_dir(out) as tmp:
+        files = {}
+        for name, split in ds.splits.items():
+            files[f"{name}.jsonl"] = _write_chunks(tmp / f"{name}.jsonl", _split_chunks(split, escape))
+        files["rules.jsonl"] = _write_chunks(tmp / "rules.jsonl", _rule_chunks(ds.rules, escape))
+        manifest = {**ds.manifest, "files": files}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+        if hf_module is not None:
+            _write_hf(hf_module, ds, tmp / "hf")
+    return manifest
+
+
+def _escaper(alphabet: str):
+    """Strings over an alphabet without `"` or `\\` are already valid JSON string bodies."""
+    if '"' not in alphabet and "\\" not in alphabet:
+        return lambda column: column
+    return lambda column: [json.dumps(s, ensure_ascii=False)[1:-1] for s in column]
+
+
+def _write_chunks(path: Path, chunks: Iterable[str]) -> dict[str, Any]:
+    digest, size, lines = hashlib.sha256(), 0, 0
+    with open(path, "wb") as f:
+        for chunk in chunks:
+            data = chunk.encode("utf-8")
+            digest.update(data)
+            f.write(data)
+            size += len(data)
+            lines += chunk.count("\n")
+    return {"sha256": digest.hexdigest(), "bytes": size, "lines": lines}
+
+
+_BOOL = ("false", "true")
+
+
+def _split_chunks(split: Split, escape) -> Iterator[str]:
+    cols = (
+        split.rule_id.tolist(), escape(split.pattern), escape(split.replacement), escape(split.input),
+        escape(split.output), split.noop.tolist(), split.occurrences.tolist(), split.family,
+        split.k.tolist(), split.train_count.tolist(),
+    )  # fmt: skip
+    for lo in range(0, len(split), _WRITE_CHUNK):
+        yield "".join(
+            [
+                f'{{"rule_id": {i}, "pattern": "{p}", "replacement": "{r}", "input": "{x}", "output": "{y}", '
+                f'"noop": {_BOOL[n]}, "occurrences": {o}, "family": "{f}", "k": {k}, "train_count": {c}}}\n'
+                for i, p, r, x, y, n, o, f, k, c in zip(
+                    *(col[lo : lo + _WRITE_CHUNK] for col in cols), strict=True
+                )
+            ]
+        )
+
+
+def _rule_chunks(rules: RuleTable, escape) -> Iterator[str]:
+    cols = (
+        rules.rule_id.tolist(), rules.split, escape(rules.pattern), escape(rules.replacement), rules.family,
+        rules.k.tolist(), rules.train_count.tolist(),
+    )  # fmt: skip
+    for lo in range(0, len(rules), _WRITE_CHUNK):
+        yield "".join(
+            [
+                f'{{"rule_id": {i}, "split": "{s}", "pattern": "{p}", "replacement": "{r}", "family": "{f}", '
+                f'"k": {k}, "train_count": {c}}}\n'
+                for i, s, p, r, f, k, c in zip(*(col[lo : lo + _WRITE_CHUNK] for col in cols), strict=True)
+            ]
+        )
+
+
+def _write_hf(hf_module, ds: Dataset, path: Path) -> None:
+    was_enabled = hf_module.is_progress_bar_enabled()
+    hf_module.disable_progress_bars()  # keep the CLI's output to the statistics table
+    try:
+        dataset_dict = hf_module.DatasetDict(
+            {name: hf_module.Dataset.from_dict(split.to_lists()) for name, split in ds.splits.items()}
+        )
+        dataset_dict.save_to_disk(str(path))
+    finally:
+        if was_enabled:
+            hf_module.enable_progress_bars()
+
+
+def load_dataset(data_dir: str | Path) -> Dataset:
+    """Read a written dataset back, verifying every file against the SHA-256 in its manifest."""
+    root = Path(data_dir)
+    manifest_path = root / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserError(
+            f"{root}: not a rewritelab dataset (no manifest.json); create one with "
+            f"`rewritelab generate CONFIG.yaml --out {root}`"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+        files = manifest["files"]
+        spec_data = manifest["spec"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(
+            f"{manifest_path}: damaged (not a dataset manifest); regenerate the dataset"
+        ) from None
+    tables = {}
+    for name in DATA_FILES:
+        tables[name] = _read_jsonl(root / name, files.get(name, {}).get("sha256"))
+    spec = from_dict(DatasetSpec, spec_data, f"{manifest_path}: data")
+    splits = {
+        name: _columns_from_rows(Split, tables[f"{name}.jsonl"], root / f"{name}.jsonl") for name in SPLITS
+    }
+    rules = _columns_from_rows(RuleTable, tables["rules.jsonl"], root / "rules.jsonl")
+    return Dataset(spec=spec, splits=splits, manifest=manifest, rules=rules)
+
+
+def _read_jsonl(path: Path, sha256: str | None) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise UserError(f"{path}: missing from the dataset directory; regenerate the dataset")
+    data = path.read_bytes()
+    if sha256 is None or hashlib.sha256(data).hexdigest() != sha256:
+        raise UserError(
+            f"{path}: SHA-256 does not match manifest.json (modified or truncated); regenerate the dataset"
+        )
+    try:
+        lines = data.decode("utf-8").splitlines()
+        return json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        raise UserError(f"{path}: damaged (not one JSON object per line); regenerate the dataset") from None
+
+
+_INT_COLUMNS = {"rule_id", "occurrences", "k", "train_count"}
+
+
+def _columns_from_rows(cls, rows: list[dict[str, Any]], path: Path):
+    try:
+        values = {name: [row[name] for row in rows] for name in cls.columns}
+    except (KeyError, TypeError):
+        raise UserError(f"{path}: damaged (a row lacks a column of {', '.join(cls.columns)})") from None
+    for name in cls.columns:
+        if name in _INT_COLUMNS:
+            values[name] = np.array(values[name], dtype=np.int64)
+        elif name == "noop":
+            values[name] = np.array(values[name], dtype=bool)
+    return cls(**values)

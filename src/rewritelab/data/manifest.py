@@ -1,0 +1,127 @@
+"""Manifest statistics: the disjointness check, split summaries, the rule-frequency table, `dataset_stats`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from rewritelab.data.sampling import RuleSet
+from rewritelab.data.tables import Dataset, Split
+
+
+def verify_disjoint(train: RuleSet, heldout: RuleSet) -> dict[str, int]:
+    """Recheck what sampling guaranteed: no held-out pattern is a training pattern."""
+    train_patterns, heldout_patterns = set(train.pattern), set(heldout.pattern)
+    overlap = len(train_patterns & heldout_patterns)
+    if overlap:
+        raise RuntimeError(f"{overlap} held-out patterns are also training patterns (a generator bug)")
+    return {
+        "heldout_patterns_in_train": overlap,
+        "heldout_rules": len(heldout.pattern),
+        "heldout_patterns": len(heldout_patterns),
+        "train_rules": len(train.pattern),
+        "train_patterns": len(train_patterns),
+    }
+
+
+def split_summary(split: Split) -> dict[str, int]:
+    return {
+        "examples": len(split),
+        "rules": len(np.unique(split.rule_id)),
+        "noops": int(split.noop.sum()),
+    }
+
+
+def frequency_table(counts: np.ndarray) -> dict[str, Any]:
+    """Compact summary of training examples per rule: histogram, range, mean, concentration."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    ranked = np.sort(counts)[::-1]
+    values, freq = np.unique(counts, return_counts=True)
+    if len(values) <= 20:
+        histogram, bins = (
+            {str(v): int(f) for v, f in zip(values.tolist(), freq.tolist(), strict=True)},
+            "exact",
+        )
+    else:
+        histogram, bins = _log2_histogram(counts), "log2"
+    return {
+        "rules": len(counts),
+        "min": int(counts.min()),
+        "max": int(counts.max()),
+        "mean": round(float(counts.mean()), 6),
+        "rules_without_examples": int((counts == 0).sum()),
+        "top_1pct_share": _top_share(ranked, 0.01, total),
+        "top_10pct_share": _top_share(ranked, 0.10, total),
+        "gini": round(gini(counts), 6),
+        "histogram": histogram,
+        "histogram_bins": bins,
+    }
+
+
+def _top_share(ranked: np.ndarray, fraction: float, total: int) -> float:
+    top = max(1, math.ceil(fraction * len(ranked)))
+    return round(float(ranked[:top].sum()) / total, 6) if total else 0.0
+
+
+def _log2_histogram(counts: np.ndarray) -> dict[str, int]:
+    """Rules per count bin 0, 1, 2-3, 4-7, ... (keys in increasing order)."""
+    bins = np.where(counts > 0, np.floor(np.log2(np.maximum(counts, 1))).astype(np.int64) + 1, 0)
+    out = {}
+    for b, f in zip(*np.unique(bins, return_counts=True), strict=True):
+        lo, hi = (0, 0) if b == 0 else (2 ** (b - 1), 2**b - 1)
+        out[str(lo) if lo == hi else f"{lo}-{hi}"] = int(f)
+    return out
+
+
+def gini(counts: np.ndarray) -> float:
+    """Gini coefficient of the counts: 0 when every rule has as many examples, → 1 when one has all."""
+    x = np.sort(np.asarray(counts, dtype=np.float64))
+    n, total = len(x), x.sum()
+    if n == 0 or total == 0:
+        return 0.0
+    return float(2 * np.sum(np.arange(1, n + 1) * x) / (n * total) - (n + 1) / n)
+
+
+def dataset_stats(ds: Dataset) -> str:
+    """A short human-readable statistics table of a dataset."""
+    header = ("split", "examples", "rules", "no-ops", "input len", "pattern len", "occurrences")
+    lines = [header]
+    for name, split in ds.splits.items():
+        in_len = np.fromiter(map(len, split.input), dtype=np.int64, count=len(split))
+        p_len = np.fromiter(map(len, split.pattern), dtype=np.int64, count=len(split))
+        lines.append(
+            (
+                name,
+                str(len(split)),
+                str(len(np.unique(split.rule_id))),
+                f"{int(split.noop.sum())} ({split.noop.mean():.0%})" if len(split) else "0",
+                _span(in_len),
+                _span(p_len),
+                _span(split.occurrences),
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in lines]
+    freq = ds.manifest["rule_frequency"]
+    spec = ds.spec
+    dist = spec.rule_distribution + (
+        f" (alpha={spec.alpha:g})" if spec.rule_distribution == "powerlaw" else ""
+    )
+    table += [
+        f"family: {spec.family.describe()}; held out: {spec.heldout_family.describe()}; "
+        f"alphabet: {len(spec.alphabet)} characters; seed {spec.seed}",
+        f"training examples per rule ({dist}): min {freq['min']}, max {freq['max']}, mean {freq['mean']:g}; "
+        f"top 1% of rules hold {freq['top_1pct_share']:.1%}, top 10% hold {freq['top_10pct_share']:.1%}",
+        f"held-out patterns found in training: {ds.manifest['disjointness']['heldout_patterns_in_train']}",
+    ]
+    return "\n".join(table)
+
+
+def _span(values: np.ndarray) -> str:
+    if len(values) == 0:
+        return "-"
+    lo, hi = int(values.min()), int(values.max())
+    return str(lo) if lo == hi else f"{lo}-{hi}"

@@ -1,0 +1,252 @@
+"""`DatasetSpec`: every knob of a dataset (the `data:` config section) and its validation.
+
+`DatasetSpec.validate` rejects every request that cannot be generated (alphabet, sizes, budget, fit of
+the patterns in the inputs, capacity of the families), naming the field and the fix. `Occurrences` says
+how many times the pattern occurs in an applied input.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from rewritelab.config import FieldError
+from rewritelab.data.families import Family, RandomFamily
+from rewritelab.data.ranges import Context, IntRange
+from rewritelab.errors import UserError
+
+_MAX_ALPHABET = 256  # strings are built as uint8 index arrays
+
+
+@dataclass(frozen=True)
+class Occurrences:
+    """How many times the pattern occurs in an applied input: `3`, `[1, 5, 10]` or `{counts, weights}`."""
+
+    counts: tuple[int, ...] = (1,)
+    weights: tuple[float, ...] | None = None  # None: uniform over counts
+
+    def __post_init__(self) -> None:  # Python-side construction; configs get `from_config`'s messages
+        if not self.counts or min(self.counts) < 1:
+            raise ValueError(f"Occurrences: counts must be >= 1, got {self.counts}")
+        if self.weights is not None and len(self.weights) != len(self.counts):
+            raise ValueError("Occurrences: one weight per count")
+
+    @classmethod
+    def from_config(cls, value: Any, where: str) -> Occurrences:
+        if isinstance(value, Occurrences):
+            return value
+        weights = None
+        if isinstance(value, dict):
+            unknown = set(value) - {"counts", "weights"}
+            if unknown:
+                raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r} (known keys: counts, weights)")
+            if "counts" not in value:
+                raise UserError(f"{where}.counts: required, e.g. {{counts: [1, 5, 10], weights: [1, 1, 1]}}")
+            counts = _int_list(value["counts"], f"{where}.counts")
+            if value.get("weights") is not None:
+                weights = _weights(value["weights"], len(counts), f"{where}.weights")
+        else:
+            counts = _int_list(value, where)
+        if len(set(counts)) != len(counts):
+            raise UserError(
+                f"{where}: counts must be distinct, got {list(counts)}; use weights to favour one"
+            )
+        if min(counts) < 1:
+            raise UserError(f"{where}: counts must be >= 1 (no-ops are set by noop_frac), got {list(counts)}")
+        return cls(counts, weights)
+
+    def to_config(self) -> int | list[int] | dict[str, list]:
+        if self.weights is not None:
+            return {"counts": list(self.counts), "weights": list(self.weights)}
+        return self.counts[0] if len(self.counts) == 1 else list(self.counts)
+
+    @property
+    def max(self) -> int:
+        return max(self.counts)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        counts = np.array(self.counts, dtype=np.int64)
+        if len(counts) == 1:
+            return np.full(n, counts[0], dtype=np.int64)
+        p = None if self.weights is None else np.array(self.weights) / sum(self.weights)
+        return rng.choice(counts, size=n, p=p)
+
+
+def _int_list(value: Any, where: str) -> tuple[int, ...]:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise UserError(f"{where}: expected an integer or a non-empty list of integers, got {value!r}")
+    return tuple(items)
+
+
+def _weights(value: Any, n: int, where: str) -> tuple[float, ...]:
+    ok = isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value
+    )
+    if not ok or len(value) != n:
+        raise UserError(f"{where}: expected {n} positive numbers (one per count), got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Every knob of a dataset (the `data:` config section). Defaults: the paper's main setting."""
+
+    alphabet: str = string.ascii_lowercase
+    input_len: IntRange = IntRange(50, 50)
+    pattern_len: IntRange = IntRange(20, 20)
+    replacement_len: IntRange = IntRange(1, 20)
+    family: Family = field(default_factory=RandomFamily)
+    test_family: Family | None = None
+    num_rules: int = 1000
+    budget: int | None = 1_000_000
+    examples_per_rule: int | None = None
+    noop_frac: float = 0.0
+    rule_distribution: Literal["uniform", "powerlaw"] = "uniform"
+    alpha: float = 1.0
+    occurrences: Occurrences = Occurrences()
+    test_occurrences: Occurrences | None = None
+    test_rules: int = 100
+    test_examples_per_rule: int = 10
+    seed: int = 0
+
+    @property
+    def train_examples(self) -> int:
+        """The training budget I × S."""
+        return self.budget if self.budget is not None else self.num_rules * (self.examples_per_rule or 0)
+
+    @property
+    def heldout_family(self) -> Family:
+        return self.test_family if self.test_family is not None else self.family
+
+    @property
+    def test_occurrence_counts(self) -> Occurrences:
+        return self.test_occurrences if self.test_occurrences is not None else self.occurrences
+
+    def context(self) -> Context:
+        return Context(len(self.alphabet), self.pattern_len)
+
+    def validate(self) -> None:
+        """Reject every request that cannot be generated, naming the field and the fix."""
+        _check_alphabet(self.alphabet)
+        for name in ("family", "test_family"):  # already checked when parsed; not when built in Python
+            family = getattr(self, name)
+            try:
+                if family is not None:
+                    family.validate()
+            except FieldError as e:
+                raise FieldError(f"{name}.{e.field}", e.message) from None
+        self._check_sizes()
+        self._check_budget()
+        if not 0.0 <= self.noop_frac < 1.0:
+            raise FieldError("noop_frac", f"must be in [0, 1) (a share of examples), got {self.noop_frac}")
+        if not (math.isfinite(self.alpha) and self.alpha > 0):
+            raise FieldError("alpha", f"must be > 0 (smaller = more skewed), got {self.alpha}")
+        self._check_fit()
+        self._check_capacity()
+
+    def _check_sizes(self) -> None:
+        for name in ("input_len", "pattern_len"):
+            if getattr(self, name).lo < 1:
+                raise FieldError(name, f"lengths must be >= 1, got {getattr(self, name).to_config()}")
+        if self.replacement_len.lo < 0:
+            raise FieldError(
+                "replacement_len", f"lengths must be >= 0, got {self.replacement_len.to_config()}"
+            )
+        for name in ("num_rules", "test_rules", "test_examples_per_rule"):
+            if getattr(self, name) < 1:
+                raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise FieldError("seed", f"must be >= 0, got {self.seed}")
+
+    def _check_budget(self) -> None:
+        if (self.budget is None) == (self.examples_per_rule is None):
+            both = self.budget is not None
+            raise FieldError(
+                "budget" if not both else "examples_per_rule",
+                "set exactly one of budget (total training examples) and examples_per_rule"
+                + ("; add `budget: null` to use examples_per_rule" if both else ""),
+            )
+        if self.examples_per_rule is not None and self.examples_per_rule < 1:
+            raise FieldError("examples_per_rule", f"must be >= 1, got {self.examples_per_rule}")
+        if self.budget is not None and self.budget < self.num_rules:
+            raise FieldError(
+                "budget",
+                f"{self.budget} examples cannot cover {self.num_rules} rules; raise budget to >= num_rules",
+            )
+
+    def _check_fit(self) -> None:
+        """Every pattern, repeated its largest occurrence count, must fit in the shortest input."""
+        ctx, shortest = self.context(), self.input_len.lo
+        train_len = self.family.length_range(ctx).hi
+        test_len = max(train_len, self.heldout_family.length_range(ctx).hi)
+        for family_field, family, longest in (
+            ("family", self.family, train_len),
+            ("test_family", self.heldout_family, test_len),
+        ):
+            if longest > shortest:
+                name = "pattern_len" if isinstance(family, RandomFamily) else family_field
+                raise FieldError(
+                    name,
+                    f"patterns of up to {longest} characters do not fit in inputs as short as {shortest}; "
+                    "shorten the patterns or lengthen input_len",
+                )
+        test_field = "test_occurrences" if self.test_occurrences is not None else "occurrences"
+        for name, occ, longest in (
+            ("occurrences", self.occurrences, train_len),
+            (test_field, self.test_occurrence_counts, test_len),
+        ):
+            if occ.max * longest > shortest:
+                raise FieldError(
+                    name,
+                    f"{occ.max} non-overlapping copies of a pattern of up to {longest} characters need "
+                    f"{occ.max * longest} characters, but inputs can be as short as {shortest}; "
+                    "lower the counts, shorten the patterns or lengthen input_len",
+                )
+
+    def _check_capacity(self) -> None:
+        ctx = self.context()
+        replacements = replacement_count(len(self.alphabet), self.replacement_len)
+        heldout = self.heldout_family.capacity(ctx) * replacements
+        if self.test_rules > heldout:
+            raise FieldError(
+                "test_rules",
+                f"the {self.heldout_family.describe()} family allows at most {heldout} distinct rules with "
+                "this alphabet and these lengths; lower test_rules or allow longer patterns/replacements",
+            )
+        patterns = self.family.capacity(ctx)
+        if self.heldout_family == self.family:  # held-out rules use up at least ceil(T / R) patterns
+            patterns -= -(-self.test_rules // replacements)
+        if self.num_rules > patterns * replacements:
+            raise FieldError(
+                "num_rules",
+                f"the {self.family.describe()} family allows at most {max(patterns, 0) * replacements} "
+                f"distinct training rules besides the {self.test_rules} held-out ones with this alphabet and "
+                "these lengths; lower num_rules or test_rules, or allow longer patterns/replacements",
+            )
+
+
+def _check_alphabet(alphabet: str) -> None:
+    if len(alphabet) < 2:
+        raise FieldError("alphabet", f"needs at least 2 distinct characters, got {alphabet!r}")
+    if len(alphabet) > _MAX_ALPHABET:
+        raise FieldError("alphabet", f"at most {_MAX_ALPHABET} characters are supported, got {len(alphabet)}")
+    repeated = sorted({ch for ch in alphabet if alphabet.count(ch) > 1})
+    if repeated:
+        raise FieldError(
+            "alphabet", f"characters must be distinct; {''.join(repeated)!r} occur more than once"
+        )
+    bad = [ch for ch in alphabet if ch.isspace() or not ch.isprintable()]
+    if bad:
+        raise FieldError(
+            "alphabet", f"{bad[0]!r} is whitespace, a control or a non-printable character; use visible ones"
+        )
+
+
+def replacement_count(alphabet_size: int, lengths: IntRange) -> int:
+    """Distinct replacement strings with a length in `lengths`."""
+    return sum(alphabet_size**length for length in lengths.values())
