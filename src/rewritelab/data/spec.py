@@ -20,6 +20,7 @@ from rewritelab.data.ranges import Context, IntRange
 from rewritelab.errors import UserError
 
 _MAX_ALPHABET = 256  # strings are built as uint8 index arrays
+DEFAULT_BUDGET = 1_000_000  # the paper's training budget (examples), when neither budget nor S is set
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class DatasetSpec:
     family: Family = field(default_factory=RandomFamily)
     test_family: Family | None = None
     num_rules: int = 1000
-    budget: int | None = 1_000_000
+    budget: int | None = None  # default DEFAULT_BUDGET, unless examples_per_rule is given
     examples_per_rule: int | None = None
     noop_frac: float = 0.0
     rule_distribution: Literal["uniform", "powerlaw"] = "uniform"
@@ -113,6 +114,11 @@ class DatasetSpec:
     test_rules: int = 100
     test_examples_per_rule: int = 10
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Setting S alone is enough: the default budget applies only when neither is given.
+        if self.budget is None and self.examples_per_rule is None:
+            object.__setattr__(self, "budget", DEFAULT_BUDGET)
 
     @property
     def train_examples(self) -> int:
@@ -164,12 +170,10 @@ class DatasetSpec:
             raise FieldError("seed", f"must be >= 0, got {self.seed}")
 
     def _check_budget(self) -> None:
-        if (self.budget is None) == (self.examples_per_rule is None):
-            both = self.budget is not None
+        if self.budget is not None and self.examples_per_rule is not None:
             raise FieldError(
-                "budget" if not both else "examples_per_rule",
-                "set exactly one of budget (total training examples) and examples_per_rule"
-                + ("; add `budget: null` to use examples_per_rule" if both else ""),
+                "examples_per_rule",
+                "set one of budget (total training examples, I x S) and examples_per_rule (S), not both",
             )
         if self.examples_per_rule is not None and self.examples_per_rule < 1:
             raise FieldError("examples_per_rule", f"must be >= 1, got {self.examples_per_rule}")
