@@ -30,35 +30,31 @@ class Occurrences:
     counts: tuple[int, ...] = (1,)
     weights: tuple[float, ...] | None = None  # None: uniform over counts
 
-    def __post_init__(self) -> None:  # Python-side construction; configs get `from_config`'s messages
-        if not self.counts or min(self.counts) < 1:
-            raise ValueError(f"Occurrences: counts must be >= 1, got {self.counts}")
-        if self.weights is not None and len(self.weights) != len(self.counts):
-            raise ValueError("Occurrences: one weight per count")
-
     @classmethod
-    def from_config(cls, value: Any, where: str) -> Occurrences:
+    def normalize(cls, value: Any, where: str) -> Any:
+        """`3` and `[1, 5, 10]` are shorthands for `{counts: ...}` (uniform weights)."""
         if isinstance(value, Occurrences):
-            return value
-        weights = None
+            return {"counts": value.counts, "weights": value.weights}
         if isinstance(value, dict):
-            unknown = set(value) - {"counts", "weights"}
-            if unknown:
-                raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r} (known keys: counts, weights)")
             if "counts" not in value:
                 raise UserError(f"{where}.counts: required, e.g. {{counts: [1, 5, 10], weights: [1, 1, 1]}}")
-            counts = _int_list(value["counts"], f"{where}.counts")
-            if value.get("weights") is not None:
-                weights = _weights(value["weights"], len(counts), f"{where}.weights")
-        else:
-            counts = _int_list(value, where)
-        if len(set(counts)) != len(counts):
-            raise UserError(
-                f"{where}: counts must be distinct, got {list(counts)}; use weights to favour one"
+            return value
+        return {"counts": value if isinstance(value, (list, tuple)) else [value]}
+
+    def validate(self) -> None:
+        if not self.counts:
+            raise FieldError("counts", "give at least one count")
+        if len(set(self.counts)) != len(self.counts):
+            raise FieldError("counts", f"must be distinct, got {list(self.counts)}; weights favour one")
+        if min(self.counts) < 1:
+            raise FieldError("counts", f"must be >= 1 (no-ops are set by noop_frac), got {list(self.counts)}")
+        if self.weights is not None and (
+            len(self.weights) != len(self.counts) or not all(math.isfinite(w) and w > 0 for w in self.weights)
+        ):
+            raise FieldError(
+                "weights",
+                f"expected {len(self.counts)} positive numbers (one per count), got {list(self.weights)}",
             )
-        if min(counts) < 1:
-            raise UserError(f"{where}: counts must be >= 1 (no-ops are set by noop_frac), got {list(counts)}")
-        return cls(counts, weights)
 
     def to_config(self) -> int | list[int] | dict[str, list]:
         if self.weights is not None:
@@ -75,22 +71,6 @@ class Occurrences:
             return np.full(n, counts[0], dtype=np.int64)
         p = None if self.weights is None else np.array(self.weights) / sum(self.weights)
         return rng.choice(counts, size=n, p=p)
-
-
-def _int_list(value: Any, where: str) -> tuple[int, ...]:
-    items = value if isinstance(value, (list, tuple)) else [value]
-    if not items or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-        raise UserError(f"{where}: expected an integer or a non-empty list of integers, got {value!r}")
-    return tuple(items)
-
-
-def _weights(value: Any, n: int, where: str) -> tuple[float, ...]:
-    ok = isinstance(value, (list, tuple)) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value
-    )
-    if not ok or len(value) != n:
-        raise UserError(f"{where}: expected {n} positive numbers (one per count), got {value!r}")
-    return tuple(float(v) for v in value)
 
 
 @dataclass(frozen=True)
@@ -144,6 +124,13 @@ class DatasetSpec:
             try:
                 if family is not None:
                     family.validate()
+            except FieldError as e:
+                raise FieldError(f"{name}.{e.field}", e.message) from None
+        for name in ("occurrences", "test_occurrences"):
+            occurrences = getattr(self, name)
+            try:
+                if occurrences is not None:
+                    occurrences.validate()
             except FieldError as e:
                 raise FieldError(f"{name}.{e.field}", e.message) from None
         self._check_sizes()
