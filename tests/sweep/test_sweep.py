@@ -268,6 +268,16 @@ def test_cli_unreachable_ray_address_exits_2_quickly(tmp_path, capsys):
     assert time.monotonic() - start < 10 and not (tmp_path / "o").exists()
 
 
+def test_cli_backend_choices_are_the_sweep_backends_and_start_up_skips_torch():
+    from rewritelab.cli import sweep as cli_sweep
+    from rewritelab.sweep import BACKENDS
+
+    assert cli_sweep.BACKENDS == BACKENDS
+    code = "import sys; import rewritelab.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert probe.stdout.strip() == "False", probe.stderr
+
+
 def test_missing_ray_names_the_extra(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
     path = write_sweep(tmp_path, {"base": BASE})
