@@ -6,17 +6,16 @@ summary table and sentences of `rewritelab reproduce`.
 """
 
 from rewritelab.report.curves import read_curves
-from rewritelab.report.figures import (
-    Context,
-    cell_point,
-    figure_alpha,
-    figure_noop,
-    figure_rules,
-    occurrence_tables,
-)
+from rewritelab.report.figures import cell_point, figure_alpha, figure_noop, figure_rules
 from rewritelab.report.html import build_report
-from rewritelab.report.runs import aggregate, load_runs, t_quantile, varying, wilson
-from rewritelab.report.tables import RunRow, contrast_sentences, format_table, reproduce_rows
+from rewritelab.report.runs import Context, aggregate, load_runs, t_quantile, varying, wilson
+from rewritelab.report.tables import (
+    RunRow,
+    contrast_sentences,
+    format_table,
+    occurrence_tables,
+    reproduce_rows,
+)
 
 __all__ = [
     "Context",

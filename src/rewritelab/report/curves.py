@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewritelab.report.figures import SPLIT_TITLES, SPLITS, Context, _accuracy_axis, _colours, _new_figure
-from rewritelab.report.runs import Run
+from rewritelab.report.figures import SPLIT_TITLES, SPLITS, _accuracy_axis, _colours, _new_figure
+from rewritelab.report.runs import Context, Run
 
 
 def figure_learning_curves(ctx: Context):

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rewritelab.report.runs import (
     NUMERIC,
+    Context,
     Run,
+    _key_label,
     _split_points,
     aggregate,
     group,
     label,
     wilson,
 )
+from rewritelab.report.tables import occurrence_tables
 
 SPLITS = ("test_unseen", "test_seen")
 SPLIT_TITLES = {"test_unseen": "unseen rules (test_unseen)", "test_seen": "seen rules (test_seen)"}
@@ -58,10 +60,6 @@ def _line_colours(conds: Sequence[str], n: int) -> list[Any]:
     return _colours(n, sequential=len(conds) == 1 and conds[0] in NUMERIC)
 
 
-def _key_label(conds: Sequence[str], key: tuple[Any, ...], scale_name: str) -> str:
-    return ", ".join(label(c, v, scale_name) for c, v in zip(conds, key, strict=True)) or "all runs"
-
-
 def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
     cols = min(n, max_cols)
     return math.ceil(n / cols), cols
@@ -91,14 +89,6 @@ def _new_figure(width: float, height: float):
 
 # ---------------------------------------------------------------------------------------------------------
 # Figures: each returns (figure, caption) or None when it does not apply
-
-
-@dataclass
-class Context:
-    runs: list[Run]
-    varying: list[str]
-    scale_name: str
-    curves: dict[str, list[dict[str, Any]]]  # run id → eval lines of metrics.jsonl
 
 
 def figure_rules(ctx: Context):
@@ -292,27 +282,6 @@ def figure_family(ctx: Context):
         f"rules (dark). {_band_note(ctx.runs)}"
     )
     return fig, caption
-
-
-def occurrence_tables(ctx: Context) -> list[tuple[str, list[Any], list[Any], list[list[float | None]]]]:
-    """E5: per facet, (title, occurrence labels, I values, mean unseen accuracy[row][col])."""
-    if "occurrences" not in ctx.varying:
-        return []
-    facet_conds = [c for c in ctx.varying if c not in ("occurrences", "num_rules")]
-    tables = []
-    for key, members in group(ctx.runs, facet_conds):
-        row_keys = [k[0] for k, _ in group(members, ["occurrences"])]
-        col_keys = [k[0] for k, _ in group(members, ["num_rules"])]
-        cells = dict(group(members, ["occurrences", "num_rules"]))
-        values = []
-        for occ in row_keys:
-            row = []
-            for rules in col_keys:
-                points = _split_points(cells.get((occ, rules), []), "test_unseen")
-                row.append(aggregate(points)[0] if points else None)
-            values.append(row)
-        tables.append((_key_label(facet_conds, key, ctx.scale_name), row_keys, col_keys, values))
-    return tables
 
 
 def figure_occurrences(ctx: Context):

@@ -21,14 +21,13 @@ from rewritelab.io import atomic_dir
 from rewritelab.report.curves import figure_learning_curves, read_curves
 from rewritelab.report.figures import (
     RC,
-    Context,
     figure_alpha,
     figure_family,
     figure_noop,
     figure_occurrences,
     figure_rules,
 )
-from rewritelab.report.runs import load_runs, varying
+from rewritelab.report.runs import Context, load_runs, varying
 from rewritelab.report.tables import _e, _html_table, occurrence_tables_html
 from rewritelab.store import DB_NAME, TABLE_HEADER, load_results, table_rows
 

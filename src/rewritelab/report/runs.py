@@ -175,6 +175,20 @@ def group(runs: Iterable[Run], conds: Sequence[str]) -> list[tuple[tuple[Any, ..
     return sorted(groups.items(), key=lambda kv: [order(c, v) for c, v in zip(conds, kv[0], strict=True)])
 
 
+def _key_label(conds: Sequence[str], key: tuple[Any, ...], scale_name: str) -> str:
+    return ", ".join(label(c, v, scale_name) for c, v in zip(conds, key, strict=True)) or "all runs"
+
+
+@dataclass
+class Context:
+    """What the figures and tables of a report see: the runs, what varies, the scale name, the curves."""
+
+    runs: list[Run]
+    varying: list[str]
+    scale_name: str
+    curves: dict[str, list[dict[str, Any]]]  # run id → eval lines of metrics.jsonl
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Statistics
 

@@ -10,12 +10,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewritelab.report.figures import Context, occurrence_tables
+from rewritelab.report.runs import Context, _key_label, _split_points, aggregate, group
 from rewritelab.store import load_results
 from rewritelab.sweep.grid import Sweep, expand, value_slug
 
 # ---------------------------------------------------------------------------------------------------------
 # HTML tables
+
+
+def occurrence_tables(ctx: Context) -> list[tuple[str, list[Any], list[Any], list[list[float | None]]]]:
+    """E5: per facet, (title, occurrence labels, I values, mean unseen accuracy[row][col])."""
+    if "occurrences" not in ctx.varying:
+        return []
+    facet_conds = [c for c in ctx.varying if c not in ("occurrences", "num_rules")]
+    tables = []
+    for key, members in group(ctx.runs, facet_conds):
+        row_keys = [k[0] for k, _ in group(members, ["occurrences"])]
+        col_keys = [k[0] for k, _ in group(members, ["num_rules"])]
+        cells = dict(group(members, ["occurrences", "num_rules"]))
+        values = []
+        for occ in row_keys:
+            row = []
+            for rules in col_keys:
+                points = _split_points(cells.get((occ, rules), []), "test_unseen")
+                row.append(aggregate(points)[0] if points else None)
+            values.append(row)
+        tables.append((_key_label(facet_conds, key, ctx.scale_name), row_keys, col_keys, values))
+    return tables
 
 
 def occurrence_tables_html(ctx: Context) -> str:
