@@ -92,3 +92,97 @@ def test_cli_lists_and_prints_presets(capsys):
     assert main(["presets", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "available:" in err
+
+
+# --- include: ------------------------------------------------------------------------------------------
+
+
+def test_bases_are_not_listed_nor_runnable_by_name_but_can_be_included(tmp_path, capsys):
+    assert not [name for name in NAMES if name.startswith("_")]
+    assert main(["sweep", "_base-cpu", "--out", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "shared base for `include: _base-cpu`" in err
+    path = tmp_path / "mine.yaml"
+    path.write_text("include: _base-cpu\ngrid:\n  - data.num_rules: [10, 20]\n")
+    sweep = load_sweep(str(path))
+    assert sweep.base == load_sweep("e1-cpu").base and [r.run_id for r in expand(sweep)] == [
+        "num_rules=10.seed=0",
+        "num_rules=20.seed=0",
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_printed_preset_is_resolved_and_loads_back_as_the_same_sweep(name, tmp_path):
+    text = preset_text(name)
+    assert text.startswith("description: ") and "\n# " in text and "include" not in yaml.safe_load(text)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    mine, packaged = load_sweep(str(path)), load_sweep(name)
+    assert (mine.base, mine.grid, mine.seeds, mine.description) == (
+        packaged.base,
+        packaged.grid,
+        packaged.seeds,
+        packaged.description,
+    )
+
+
+def test_include_merges_mappings_key_by_key_and_replaces_everything_else(tmp_path):
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "base.yaml").write_text(
+        "description: base\n"
+        "base:\n"
+        "  data: {alphabet: abc, num_rules: 5, budget: 100, replacement_len: [1, 2]}\n"
+        "  model: {n_layer: 1, n_head: 1, d_model: 8}\n"
+        "  train: {max_steps: 5}\n"
+        "grid:\n  - data.num_rules: [1, 2, 3]\n"
+        "seeds: [0, 1]\n"
+    )
+    (tmp_path / "middle.yaml").write_text(
+        "include: parts/base.yaml\nbase:\n  data: {replacement_len: [3], budget: 200}\n  train: {lr: 0.5}\n"
+    )
+    (tmp_path / "top.yaml").write_text(
+        "include: middle.yaml\ndescription: top\n"
+        "base:\n  data: {noop_frac: 0.1}\ngrid:\n  - data.budget: [7]\n"
+    )
+    sweep = load_sweep(str(tmp_path / "top.yaml"))
+    assert sweep.name == "top" and sweep.description == "top" and sweep.seeds == (0, 1)
+    assert sweep.base == {
+        "data": {"alphabet": "abc", "num_rules": 5, "budget": 200, "replacement_len": [3], "noop_frac": 0.1},
+        "model": {"n_layer": 1, "n_head": 1, "d_model": 8},
+        "train": {"max_steps": 5, "lr": 0.5},
+    }
+    assert [r.run_id for r in expand(sweep)] == ["budget=7.seed=0", "budget=7.seed=1"]
+
+
+def one_line_error(capsys, tmp_path, path) -> str:
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rewritelab: error: ") and not (tmp_path / "o").exists()
+    return err
+
+
+def test_include_cycle_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("include: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("include: ./a.yaml\n")
+    err = one_line_error(capsys, tmp_path, tmp_path / "a.yaml")
+    assert f"include: cycle {tmp_path / 'a.yaml'} -> {tmp_path / 'b.yaml'} -> {tmp_path / 'a.yaml'}" in err
+    (tmp_path / "self.yaml").write_text("include: self.yaml\n")
+    assert "cannot include itself" in one_line_error(capsys, tmp_path, tmp_path / "self.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("include: nowhere.yaml\n", "include: 'nowhere.yaml': no such file"),
+        ("include: e1-cpx\n", "include: unknown preset 'e1-cpx'; did you mean 'e1-cpu'?"),
+        ("include: list.yaml\n", "the top level must be a mapping"),
+        ("include: broken.yaml\n", "malformed YAML"),
+        ("include: [a.yaml, b.yaml]\n", "include: expected a preset name or a YAML file path"),
+    ],
+)
+def test_bad_include_is_one_clear_error(tmp_path, capsys, text, message):
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "broken.yaml").write_text("base: [1\n")
+    (tmp_path / "sweep.yaml").write_text(text)
+    err = one_line_error(capsys, tmp_path, tmp_path / "sweep.yaml")
+    assert message in err and err.startswith(f"rewritelab: error: {tmp_path / 'sweep.yaml'}: include:")
