@@ -23,8 +23,8 @@ from typing import Any
 
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_bytes, atomic_write_text
+from rewritelab.layout import RESULTS_DB
 
-DB_NAME = "results.sqlite"
 BUSY_TIMEOUT_S = 60.0
 FORMATS = ("markdown", "csv", "parquet")
 
@@ -266,10 +266,10 @@ def database_path(source: str | os.PathLike) -> Path:
     """A sweep directory or a results.sqlite path → the database file (UserError when there is none)."""
     source = Path(source)
     if not source.exists():
-        raise UserError(f"{source}: no such file or directory; give a sweep directory or its {DB_NAME}")
-    path = source / DB_NAME if source.is_dir() else source
+        raise UserError(f"{source}: no such file or directory; give a sweep directory or its {RESULTS_DB}")
+    path = source / RESULTS_DB if source.is_dir() else source
     if not path.is_file():
-        raise UserError(f"{source}: no {DB_NAME} here; run `rewritelab sweep ... --out {source}` first")
+        raise UserError(f"{source}: no {RESULTS_DB} here; run `rewritelab sweep ... --out {source}` first")
     return path
 
 

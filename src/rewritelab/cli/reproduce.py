@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rewritelab.cli.sweep import add_run_options, load_from_args, report_outcome, sweep_from_args
+from rewritelab.layout import DEFAULT_SWEEPS_ROOT
 
 
 def register(subparsers) -> None:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from rewritelab.report import build_report, contrast_sentences, format_table, reproduce_rows
 
     sweep = load_from_args(args, args.preset)
-    out = Path(args.out) if args.out else Path("runs") / sweep.name
+    out = Path(args.out) if args.out else Path(DEFAULT_SWEEPS_ROOT) / sweep.name
     result = sweep_from_args(args, sweep, out)
     status = report_outcome(result)
     rows = reproduce_rows(result.db_path, [r.run_id for r in result.runs])

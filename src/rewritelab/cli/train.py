@@ -1,4 +1,4 @@
-"""`rewritelab train CONFIG.yaml --out RUN_DIR`: train one run (resuming it if interrupted)."""
+"""`rewritelab train RUN_CONFIG.yaml --out RUN_DIR`: train one run (resuming it if interrupted)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         "(`torchrun --nproc_per_node N -m rewritelab train ...`) for data-parallel training.",
     )
     parser.add_argument(
-        "config", metavar="CONFIG.yaml", help="run config with data:, model:, train: sections"
+        "config", metavar="RUN_CONFIG.yaml", help="run config with data:, model:, train: sections"
     )
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
     parser.add_argument("--data", metavar="DIR", help="train on a dataset written by `generate` instead")

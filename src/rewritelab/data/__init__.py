@@ -21,7 +21,7 @@ from rewritelab.data.families import (
     primitive_words,
     register,
 )
-from rewritelab.data.files import DATA_FILES, check_output_dir, load_dataset, require_hf, write_dataset
+from rewritelab.data.files import check_output_dir, load_dataset, require_hf, write_dataset
 from rewritelab.data.generate import generate_dataset
 from rewritelab.data.manifest import dataset_stats, frequency_table, gini
 from rewritelab.data.mixed import Component, MixedFamily
@@ -39,7 +39,8 @@ from rewritelab.data.rules import (
 )
 from rewritelab.data.sampling import largest_remainder, training_counts
 from rewritelab.data.spec import DatasetSpec, Occurrences, replacement_count
-from rewritelab.data.tables import COLUMNS, RULE_COLUMNS, SPLITS, Dataset, RuleTable, Split
+from rewritelab.data.tables import COLUMNS, RULE_COLUMNS, Dataset, RuleTable, Split
+from rewritelab.layout import DATA_FILES, SPLITS
 
 __all__ = [
     # rules

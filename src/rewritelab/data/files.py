@@ -14,11 +14,11 @@ import numpy as np
 
 from rewritelab.config import from_dict
 from rewritelab.data.spec import DatasetSpec
-from rewritelab.data.tables import SPLITS, Dataset, RuleTable, Split
+from rewritelab.data.tables import Dataset, RuleTable, Split
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_dir
+from rewritelab.layout import DATA_FILES, DATASET_MANIFEST, HF_DIR, RULES_FILE, SPLITS, split_file
 
-DATA_FILES = (*(f"{name}.jsonl" for name in SPLITS), "rules.jsonl")
 _WRITE_CHUNK = 1 << 16  # JSONL lines joined per write
 
 
@@ -29,7 +29,7 @@ def check_output_dir(out_dir: str | Path) -> None:
         return
     if not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory; choose another output path")
-    if any(out.iterdir()) and not (out / "manifest.json").is_file():
+    if any(out.iterdir()) and not (out / DATASET_MANIFEST).is_file():
         raise UserError(f"{out}: exists and is not a rewritelab dataset; choose a new directory or remove it")
 
 
@@ -56,12 +56,12 @@ def write_dataset(ds: Dataset, out_dir: str | Path, hf: bool = False) -> dict[st
     with atomic_dir(out) as tmp:
         files = {}
         for name, split in ds.splits.items():
-            files[f"{name}.jsonl"] = _write_chunks(tmp / f"{name}.jsonl", _split_chunks(split, escape))
-        files["rules.jsonl"] = _write_chunks(tmp / "rules.jsonl", _rule_chunks(ds.rules, escape))
+            files[split_file(name)] = _write_chunks(tmp / split_file(name), _split_chunks(split, escape))
+        files[RULES_FILE] = _write_chunks(tmp / RULES_FILE, _rule_chunks(ds.rules, escape))
         manifest = {**ds.manifest, "files": files}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+        (tmp / DATASET_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
         if hf_module is not None:
-            _write_hf(hf_module, ds, tmp / "hf")
+            _write_hf(hf_module, ds, tmp / HF_DIR)
     return manifest
 
 
@@ -136,7 +136,7 @@ def _write_hf(hf_module, ds: Dataset, path: Path) -> None:
 def load_dataset(data_dir: str | Path) -> Dataset:
     """Read a written dataset back, verifying every file against the SHA-256 in its manifest."""
     root = Path(data_dir)
-    manifest_path = root / "manifest.json"
+    manifest_path = root / DATASET_MANIFEST
     if not manifest_path.is_file():
         raise UserError(
             f"{root}: not a rewritelab dataset (no manifest.json); create one with "
@@ -155,9 +155,9 @@ def load_dataset(data_dir: str | Path) -> Dataset:
         tables[name] = _read_jsonl(root / name, files.get(name, {}).get("sha256"))
     spec = from_dict(DatasetSpec, spec_data, f"{manifest_path}: data")
     splits = {
-        name: _columns_from_rows(Split, tables[f"{name}.jsonl"], root / f"{name}.jsonl") for name in SPLITS
+        name: _columns_from_rows(Split, tables[split_file(name)], root / split_file(name)) for name in SPLITS
     }
-    rules = _columns_from_rows(RuleTable, tables["rules.jsonl"], root / "rules.jsonl")
+    rules = _columns_from_rows(RuleTable, tables[RULES_FILE], root / RULES_FILE)
     return Dataset(spec=spec, splits=splits, manifest=manifest, rules=rules)
 
 

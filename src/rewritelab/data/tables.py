@@ -14,7 +14,6 @@ import numpy as np
 
 from rewritelab.data.spec import DatasetSpec
 
-SPLITS = ("train", "test_seen", "test_unseen")
 COLUMNS = (
     "rule_id", "pattern", "replacement", "input", "output",
     "noop", "occurrences", "family", "k", "train_count",

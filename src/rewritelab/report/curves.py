@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rewritelab.layout import METRICS, sweep_run_dir
 from rewritelab.report.figures import SPLIT_TITLES, SPLITS, _accuracy_axis, _colours, _new_figure
 from rewritelab.report.runs import Context, Run
 
@@ -66,7 +67,7 @@ def read_curves(sweep_dir: Path | None, runs: Sequence[Run]) -> dict[str, list[d
         return {}
     curves = {}
     for run in runs:
-        path = sweep_dir / "runs" / run.run_id / "metrics.jsonl"
+        path = sweep_run_dir(sweep_dir, run.run_id) / METRICS
         if not path.is_file():
             continue
         lines = []

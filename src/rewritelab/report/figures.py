@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from rewritelab.layout import EVAL_SPLITS
 from rewritelab.report.runs import (
     NUMERIC,
     Context,
@@ -24,7 +25,7 @@ from rewritelab.report.runs import (
 )
 from rewritelab.report.tables import occurrence_tables
 
-SPLITS = ("test_unseen", "test_seen")
+SPLITS = tuple(reversed(EVAL_SPLITS))  # unseen first: the claim
 SPLIT_TITLES = {"test_unseen": "unseen rules (test_unseen)", "test_seen": "seen rules (test_seen)"}
 DPI = 100
 RC = {

@@ -18,6 +18,7 @@ from typing import Any
 
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_dir
+from rewritelab.layout import REPORT_DIR, REPORT_HTML, RESULTS_DB, RUNS_DIR, SWEEP_FILE
 from rewritelab.report.curves import figure_learning_curves, read_curves
 from rewritelab.report.figures import (
     RC,
@@ -29,7 +30,7 @@ from rewritelab.report.figures import (
 )
 from rewritelab.report.runs import Context, load_runs, varying
 from rewritelab.report.tables import _e, _html_table, occurrence_tables_html
-from rewritelab.store import DB_NAME, TABLE_HEADER, load_results, table_rows
+from rewritelab.store import TABLE_HEADER, load_results, table_rows
 
 FIGURES: tuple[tuple[str, str, Callable[[Context], Any]], ...] = (
     ("e1_rules", "E1: number of training rules", figure_rules),
@@ -72,34 +73,34 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
             png = _save(fig, tmp / name)
             extra = occurrence_tables_html(ctx) if name == "e5_occurrences" else ""
             sections.append(Section(name, title, caption, png, extra))
-        (tmp / "report.html").write_text(render_html(frame, ctx, sections, sweep_dir), encoding="utf-8")
-    return out / "report.html"
+        (tmp / REPORT_HTML).write_text(render_html(frame, ctx, sections, sweep_dir), encoding="utf-8")
+    return out / REPORT_HTML
 
 
 def _sweep_dir(source: Path) -> Path | None:
     """The sweep directory holding the run directories, or None for a CSV."""
     if source.is_dir():
         return source
-    return source.parent if source.name == DB_NAME or source.suffix.lower() != ".csv" else None
+    return source.parent if source.name == RESULTS_DB or source.suffix.lower() != ".csv" else None
 
 
 def _curves_dir(source: Path, sweep_dir: Path | None) -> Path | None:
     """Where `runs/<id>/metrics.jsonl` live: the sweep directory, or beside a CSV that was published with
     its runs' metrics (so committed results regenerate the learning curves too)."""
-    if sweep_dir is None and (source.parent / "runs").is_dir():
+    if sweep_dir is None and (source.parent / RUNS_DIR).is_dir():
         return source.parent
     return sweep_dir
 
 
 def _default_out(source: Path, sweep_dir: Path | None) -> Path:
     if sweep_dir is not None:
-        return sweep_dir / "report"
+        return sweep_dir / REPORT_DIR
     return source.with_name(f"{source.stem}-report")
 
 
 def _check_out(out: Path) -> None:
     """Refuse to replace a directory that is not a report (e.g. `--out .`)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "report.html").exists())):
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT_HTML).exists())):
         raise UserError(f"--out {out}: exists and is not a report directory; choose a new or empty directory")
 
 
@@ -178,12 +179,12 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Pat
 
 def _description(sweep_dir: Path | None) -> str:
     """The sweep's description from sweep.yaml, when the report is built from a sweep directory."""
-    if sweep_dir is None or not (sweep_dir / "sweep.yaml").is_file():
+    if sweep_dir is None or not (sweep_dir / SWEEP_FILE).is_file():
         return ""
     import yaml
 
     try:
-        data = yaml.safe_load((sweep_dir / "sweep.yaml").read_text(encoding="utf-8"))
+        data = yaml.safe_load((sweep_dir / SWEEP_FILE).read_text(encoding="utf-8"))
     except yaml.YAMLError:
         return ""
     return str(data.get("description") or "") if isinstance(data, dict) else ""

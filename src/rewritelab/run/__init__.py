@@ -12,12 +12,13 @@ Modules, in import order (each imports only those above it):
     pipeline    train_run: train (or resume), then evaluate
 """
 
+from rewritelab.layout import EVAL_SPLITS, SPLITS, SUMMARY
 from rewritelab.run.checkpoint import TrainState, build_model, load_trained_model, read_checkpoint
 from rewritelab.run.config import RunConfig, TrainConfig, load_run_config, run_config_from_dict
 from rewritelab.run.device import Dist
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
-from rewritelab.run.rundir import EVAL_SPLITS, SPLITS, SUMMARY, check_data_manifest
+from rewritelab.run.rundir import check_data_manifest
 from rewritelab.run.scoring import (
     BREAKDOWNS,
     bootstrap_ci,

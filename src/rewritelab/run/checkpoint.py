@@ -22,10 +22,10 @@ from torch import nn
 from rewritelab.config import to_dict
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_bytes
+from rewritelab.layout import RUN_CONFIG
 from rewritelab.model import GPT
 from rewritelab.run.config import RunConfig, same_run
 from rewritelab.run.device import Dist
-from rewritelab.run.rundir import CONFIG
 
 CHECKPOINT_FORMAT = 1
 
@@ -154,7 +154,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint safely; anything that is not one of ours is a one-line UserError."""
     if not path.is_file():
-        raise UserError(f"{path}: no checkpoint; train the run first (rewritelab train CONFIG --out DIR)")
+        raise UserError(f"{path}: no checkpoint; train the run first (rewritelab train RUN_CONFIG --out DIR)")
     fix = "delete it to train from scratch"
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
         raise UserError(f"{path}: not a checkpoint (damaged, truncated or another kind of file); {fix}")
@@ -198,7 +198,7 @@ def check_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, vocab_size: int, path
     if not same_run(ckpt["config"], cfg) or ckpt["vocab_size"] != vocab_size:
         raise UserError(
             f"{path}: written by a different run (model, data or training settings differ from "
-            f"{path.parent / CONFIG}); train into a new --out directory or delete the checkpoint"
+            f"{path.parent / RUN_CONFIG}); train into a new --out directory or delete the checkpoint"
         )
 
 

@@ -21,19 +21,12 @@ from rewritelab.config import load_yaml, to_dict
 from rewritelab.data import Dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
+from rewritelab.layout import CHECKPOINT, EVAL_SPLITS, PREDICTIONS_DIR, RUN_CONFIG, SUMMARY
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
 from rewritelab.run.config import run_config_from_dict
 from rewritelab.run.device import autocast_for, resolve_device
-from rewritelab.run.rundir import (
-    CHECKPOINT,
-    CONFIG,
-    EVAL_SPLITS,
-    PREDICTIONS,
-    SUMMARY,
-    check_data_manifest,
-    load_data,
-)
+from rewritelab.run.rundir import check_data_manifest, load_data
 from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report
 from rewritelab.textfmt import Progress, progress_mode, resolve_mode
 from rewritelab.tokenizer import Tokenizer
@@ -85,9 +78,11 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory; give a directory written by `rewritelab train`")
-    if not (run_dir / CONFIG).is_file():
-        raise UserError(f"{run_dir}: not a run directory (no {CONFIG}); give a directory written by `train`")
-    cfg = run_config_from_dict(load_yaml(run_dir / CONFIG))
+    if not (run_dir / RUN_CONFIG).is_file():
+        raise UserError(
+            f"{run_dir}: not a run directory (no {RUN_CONFIG}); give a directory written by `train`"
+        )
+    cfg = run_config_from_dict(load_yaml(run_dir / RUN_CONFIG))
     ckpt_path = run_dir / CHECKPOINT
     ckpt = read_checkpoint(ckpt_path)
     tokenizer = Tokenizer(cfg.data.alphabet)
@@ -96,7 +91,7 @@ def evaluate_run(
     if state["step"] < ckpt["total_steps"]:
         raise UserError(
             f"{run_dir}: training stopped at step {state['step']} of {ckpt['total_steps']}; finish it first "
-            f"(re-run `rewritelab train {run_dir / CONFIG} --out {run_dir}`)"
+            f"(re-run `rewritelab train {run_dir / RUN_CONFIG} --out {run_dir}`)"
         )
     if dataset is None:
         _, dataset = load_data(cfg, data_dir)
@@ -125,7 +120,7 @@ def evaluate_run(
             )
         finally:
             bar.close()
-        write_predictions(run_dir / PREDICTIONS / f"{name}.jsonl", split, predictions, correct)
+        write_predictions(run_dir / PREDICTIONS_DIR / f"{name}.jsonl", split, predictions, correct)
         reports[name] = split_report(split, correct)
 
     summary = {key: {} for key in ("accuracy", "ci95", "n", "breakdown")}

@@ -21,17 +21,15 @@ from rewritelab.config import dump_yaml, load_yaml, to_dict
 from rewritelab.data import Dataset, generate_dataset, load_dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
+from rewritelab.layout import (
+    DATA_MANIFEST,
+    DATASET_MANIFEST,
+    RUN_CONFIG,
+    SPLITS,
+    SUMMARY,
+)
 from rewritelab.run.config import RunConfig, same_run
 from rewritelab.run.device import Dist
-
-CHECKPOINT = "checkpoint.pt"
-CONFIG = "config.yaml"
-DATA_MANIFEST = "data_manifest.json"
-METRICS = "metrics.jsonl"
-SUMMARY = "summary.json"
-PREDICTIONS = "predictions"  # a folder: one SPLIT.jsonl per scored split
-SPLITS = ("train", "test_seen", "test_unseen")
-EVAL_SPLITS = ("test_seen", "test_unseen")
 
 
 def load_data(cfg: RunConfig, data_dir: str | os.PathLike | None) -> tuple[RunConfig, Dataset]:
@@ -87,7 +85,7 @@ def finished_summary(run_dir: Path, cfg: RunConfig, data_dir: str | os.PathLike 
     recorded = summary.get("config") if isinstance(summary, dict) else None
     if data_dir is not None and isinstance(recorded, dict):  # the data is compared through its manifest
         recorded = {**recorded, "data": to_dict(cfg.data)}
-        if not _same_data(Path(data_dir) / "manifest.json", run_dir / DATA_MANIFEST):
+        if not _same_data(Path(data_dir) / DATASET_MANIFEST, run_dir / DATA_MANIFEST):
             raise _other_run(run_dir)
     if not same_run(recorded, cfg):
         raise _other_run(run_dir)
@@ -102,14 +100,14 @@ def _same_data(manifest: Path, recorded: Path) -> bool:
 
 def _other_run(run_dir: Path) -> UserError:
     return UserError(
-        f"{run_dir}: holds a different run (its {CONFIG} differs from this config); pick a new --out "
+        f"{run_dir}: holds a different run (its {RUN_CONFIG} differs from this config); pick a new --out "
         "directory, or delete this one to start over"
     )
 
 
 def prepare_run_dir(run_dir: Path, cfg: RunConfig, manifest: dict[str, Any], dist: Dist) -> None:
     """Refuse a directory of another run; record the resolved config and the data manifest."""
-    config_path = run_dir / CONFIG
+    config_path = run_dir / RUN_CONFIG
     if config_path.is_file() and not same_run(load_yaml(config_path), cfg):
         raise _other_run(run_dir)
     check_data_manifest(run_dir, manifest)

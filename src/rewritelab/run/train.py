@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from rewritelab.data import Dataset
+from rewritelab.layout import CHECKPOINT, EVAL_SPLITS, METRICS, SPLITS
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import (
     TrainState,
@@ -44,15 +45,7 @@ from rewritelab.run.checkpoint import (
 )
 from rewritelab.run.config import RunConfig, TrainConfig
 from rewritelab.run.device import Dist, all_reduce_sum, autocast_for, execution_banner, resolve_device
-from rewritelab.run.rundir import (
-    CHECKPOINT,
-    EVAL_SPLITS,
-    METRICS,
-    SPLITS,
-    MetricsLog,
-    load_data,
-    prepare_run_dir,
-)
+from rewritelab.run.rundir import MetricsLog, load_data, prepare_run_dir
 from rewritelab.run.scoring import eval_subset, teacher_forced_correct
 from rewritelab.textfmt import Progress
 from rewritelab.tokenizer import Encoded, Tokenizer, length_batches

@@ -21,8 +21,9 @@ from typing import Any
 from rewritelab.config import apply_overrides
 from rewritelab.errors import UserError
 from rewritelab.io import read_json
+from rewritelab.layout import RUN_CONFIG, SUMMARY, sweep_run_dir
 from rewritelab.run import train_run
-from rewritelab.sweep.grid import RunSpec, build_run_config, run_dir
+from rewritelab.sweep.grid import RunSpec, build_run_config
 
 BACKENDS = ("local", "ray")
 RAY_CONNECT_TIMEOUT_S = 5.0
@@ -91,7 +92,7 @@ class LocalBackend:
     def run(self, runs: list[RunSpec], sweep_dir: Path) -> Iterator[Outcome]:
         pool = ThreadPoolExecutor(self.workers)
         try:
-            futures = [pool.submit(self._train, run, run_dir(sweep_dir, run.run_id)) for run in runs]
+            futures = [pool.submit(self._train, run, sweep_run_dir(sweep_dir, run.run_id)) for run in runs]
             for future in as_completed(futures):
                 yield future.result()
         finally:
@@ -107,7 +108,7 @@ class LocalBackend:
             "-m",
             "rewritelab",
             "train",
-            str(directory / "config.yaml"),
+            str(directory / RUN_CONFIG),
             "--out",
             str(directory),
             "--progress",
@@ -127,7 +128,7 @@ class LocalBackend:
             rc = proc.wait()
             with self._lock:
                 self._procs.discard(proc)
-        summary_path = directory / "summary.json"
+        summary_path = directory / SUMMARY
         if rc != 0 or not summary_path.is_file():
             why = _last_line(log_path) or f"exit status {rc} without a summary.json"
             return Outcome(run, None, f"{why} (log: {log_path})")
@@ -204,7 +205,9 @@ class RayBackend:
             def submit_next() -> None:
                 run = next(queue, None)
                 if run is not None:
-                    ref = task.remote(run.config, str(run_dir(sweep_dir, run.run_id).resolve()), threads)
+                    ref = task.remote(
+                        run.config, str(sweep_run_dir(sweep_dir, run.run_id).resolve()), threads
+                    )
                     in_flight[ref] = run
 
             for _ in range(workers):

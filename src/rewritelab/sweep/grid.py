@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rewritelab.config import apply_overrides, set_path
@@ -329,7 +328,3 @@ def validate_runs(runs: list[RunSpec]) -> dict[str, Any]:
         except UserError as e:
             raise UserError(f"run {run.run_id}: {e}") from None
     return configs
-
-
-def run_dir(sweep_dir: Path, run_id: str) -> Path:
-    return Path(sweep_dir) / "runs" / run_id

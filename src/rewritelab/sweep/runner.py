@@ -23,6 +23,7 @@ import yaml
 from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_text, read_json
+from rewritelab.layout import LOGS_DIR, RESULTS_DB, RUN_CONFIG, SUMMARY, SWEEP_FILE, sweep_run_dir
 from rewritelab.store import open_db, record_run
 from rewritelab.sweep.backends import (
     BACKENDS,
@@ -34,7 +35,7 @@ from rewritelab.sweep.backends import (
     plan_workers,
     wants_cuda,
 )
-from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, run_dir, validate_runs
+from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, validate_runs
 
 # ---------------------------------------------------------------------------------------------------------
 # The sweep directory
@@ -43,7 +44,7 @@ from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, run_dir, 
 def prepare_sweep_dir(sweep: Sweep, sweep_dir: Path, configs: dict[str, Any]) -> None:
     """Write `sweep.yaml` and each run's `config.yaml`; refuse a directory that holds another sweep."""
     sweep_dir = Path(sweep_dir)
-    path = sweep_dir / "sweep.yaml"
+    path = sweep_dir / SWEEP_FILE
     if path.exists():
         raw = load_yaml(path)
         existing = parse_sweep(raw, str(raw.get("preset") or ""), str(path))
@@ -58,7 +59,7 @@ def prepare_sweep_dir(sweep: Sweep, sweep_dir: Path, configs: dict[str, Any]) ->
     recorded = {**sweep.to_config(), "seeds": seeds}
     atomic_write_text(path, yaml.safe_dump(recorded, sort_keys=False, default_flow_style=None))
     for run_id, cfg in configs.items():
-        config_path = run_dir(sweep_dir, run_id) / "config.yaml"
+        config_path = sweep_run_dir(sweep_dir, run_id) / RUN_CONFIG
         if not config_path.exists():
             atomic_write_text(config_path, dump_yaml(cfg))
 
@@ -78,7 +79,7 @@ class SweepResult:
 
     @property
     def db_path(self) -> Path:
-        return self.sweep_dir / "results.sqlite"
+        return self.sweep_dir / RESULTS_DB
 
 
 class _Progress:
@@ -154,12 +155,12 @@ def run_sweep(
     runs = expand(sweep)
     configs = validate_runs(runs)
     prepare_sweep_dir(sweep, sweep_dir, configs)
-    db_path = sweep_dir / "results.sqlite"
+    db_path = sweep_dir / RESULTS_DB
     recorded = recorded_run_ids(db_path)
     result = SweepResult(sweep, sweep_dir, runs, [], [], {})
     pending = []
     for run in runs:
-        summary_path = run_dir(sweep_dir, run.run_id) / "summary.json"
+        summary_path = sweep_run_dir(sweep_dir, run.run_id) / SUMMARY
         if summary_path.exists():
             if run.run_id not in recorded:
                 record_run(db_path, run.run_id, read_json(summary_path), sweep_dir.name, sweep.name)
@@ -172,7 +173,7 @@ def run_sweep(
         runner: LocalBackend | RayBackend = RayBackend(workers, configs, ray_address)
     else:
         n_workers, threads = plan_workers(len(pending), workers, wants_cuda(configs))
-        runner = LocalBackend(n_workers, threads, sweep_dir / "logs")
+        runner = LocalBackend(n_workers, threads, sweep_dir / LOGS_DIR)
     bar = _Progress(len(runs), len(result.skipped), progress)
     try:
         with _sigterm_interrupts():

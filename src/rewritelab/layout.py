@@ -1,0 +1,54 @@
+"""Every name rewritelab gives a file or directory on disk, in one place.
+
+Runs, sweeps, datasets and reports are read back by other stages (a sweep reads its runs' summaries, the
+report reads their metrics, `train --data` reads a dataset directory): renaming a file here renames it
+for every reader and writer at once. docs/architecture.md describes what each file holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Dataset splits, in the order they are generated and written.
+SPLITS = ("train", "test_seen", "test_unseen")
+EVAL_SPLITS = ("test_seen", "test_unseen")
+
+# A dataset directory (`rewritelab generate --out DIR`).
+DATASET_MANIFEST = "manifest.json"
+RULES_FILE = "rules.jsonl"
+HF_DIR = "hf"
+DATA_FILES = (*(f"{name}.jsonl" for name in SPLITS), RULES_FILE)
+
+
+def split_file(split: str) -> str:
+    return f"{split}.jsonl"
+
+
+# A run directory (`rewritelab train --out RUN_DIR`).
+RUN_CONFIG = "config.yaml"
+DATA_MANIFEST = "data_manifest.json"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CHECKPOINT = "checkpoint.pt"
+PREDICTIONS_DIR = "predictions"
+
+
+def predictions_file(run_dir: Path, split: str) -> Path:
+    return run_dir / PREDICTIONS_DIR / f"{split}.jsonl"
+
+
+# A sweep directory (`rewritelab sweep --out SWEEP_DIR`).
+SWEEP_FILE = "sweep.yaml"
+RESULTS_DB = "results.sqlite"
+RUNS_DIR = "runs"
+LOGS_DIR = "logs"  # local backend: one log per run
+REPORT_DIR = "report"
+DEFAULT_SWEEPS_ROOT = "runs"  # `reproduce NAME` writes to runs/NAME unless --out says otherwise
+
+
+def sweep_run_dir(sweep_dir: Path, run_id: str) -> Path:
+    return Path(sweep_dir) / RUNS_DIR / run_id
+
+
+# A report directory.
+REPORT_HTML = "report.html"
