@@ -28,7 +28,6 @@ from rewritelab.run.device import autocast_for, resolve_device
 from rewritelab.run.rundir import (
     CHECKPOINT,
     CONFIG,
-    EVAL_SPLITS,
     PREDICTIONS,
     SUMMARY,
     check_data_manifest,
@@ -39,10 +38,15 @@ from rewritelab.textfmt import Progress, progress_mode, resolve_mode
 from rewritelab.tokenizer import Tokenizer
 
 
-def write_predictions(path: Path, split: Any, predictions: list[str], correct: np.ndarray) -> None:
-    """One JSON line per example: its row, what the model wrote, and whether that is the answer."""
+def write_predictions(path: Path, split: Any, predictions: list, correct: np.ndarray) -> None:
+    """One JSON line per example: its row, what the model wrote, and whether that is the answer (a trace
+    prediction is written as `prediction_trace`, its last string as `prediction`)."""
     lines = [
-        json.dumps({**row, "prediction": pred, "correct": bool(ok)})
+        json.dumps(
+            {**row, "prediction": pred, "correct": bool(ok)}
+            if isinstance(pred, str)
+            else {**row, "prediction": pred[-1], "prediction_trace": pred, "correct": bool(ok)}
+        )
         for row, pred, ok in zip(split.rows(), predictions, correct, strict=True)
     ]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
@@ -90,7 +94,7 @@ def evaluate_run(
     cfg = run_config_from_dict(load_yaml(run_dir / CONFIG))
     ckpt_path = run_dir / CHECKPOINT
     ckpt = read_checkpoint(ckpt_path)
-    tokenizer = Tokenizer(cfg.data.alphabet)
+    tokenizer = Tokenizer.for_data(cfg.data)
     check_checkpoint(ckpt, cfg, tokenizer.vocab_size, ckpt_path)
     state = ckpt["state"]
     if state["step"] < ckpt["total_steps"]:
@@ -101,7 +105,7 @@ def evaluate_run(
     if dataset is None:
         _, dataset = load_data(cfg, data_dir)
     check_data_manifest(run_dir, dataset.manifest)
-    names = list(splits) if splits else list(EVAL_SPLITS)
+    names = list(splits) if splits else [name for name in dataset.splits if name != "train"]
     unknown = [name for name in names if name not in dataset.splits]
     if unknown:
         raise UserError(f"--split {unknown[0]}: no such split; choose from {', '.join(dataset.splits)}")
@@ -125,10 +129,13 @@ def evaluate_run(
             )
         finally:
             bar.close()
-        write_predictions(run_dir / PREDICTIONS / f"{name}.jsonl", split, predictions, correct)
-        reports[name] = split_report(split, correct)
+        report = split_report(split, correct, predictions, trace=tokenizer.answer == "trace")
+        write_predictions(run_dir / PREDICTIONS / f"{name}.jsonl", split, predictions, report.pop("correct"))
+        reports[name] = report
 
     summary = {key: {} for key in ("accuracy", "ci95", "n", "breakdown")}
+    if tokenizer.answer == "trace":  # exact match of the whole trace, and of each of its strings
+        summary.update({"trace_accuracy": {}, "step_accuracy": {}})
     previous = run_dir / SUMMARY
     if splits and previous.is_file():  # re-scoring some splits keeps the others' results
         old = read_json(previous)
