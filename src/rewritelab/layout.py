@@ -12,6 +12,8 @@ from pathlib import Path
 # Dataset splits, in the order they are generated and written.
 SPLITS = ("train", "test_seen", "test_unseen")
 EVAL_SPLITS = ("test_seen", "test_unseen")
+# Program datasets (docs/markov.md) add a stricter held-out split and two out-of-distribution ones.
+PROGRAM_SPLITS = (*SPLITS, "test_unseen_strict", "test_ood_steps", "test_ood_length")
 
 # A dataset directory (`rewritelab generate --out DIR`).
 DATASET_MANIFEST = "manifest.json"

@@ -1,7 +1,11 @@
 """Characters + four special tokens → compact integer arrays the model trains on.
 
 A sequence is `pattern <sep> replacement <sep> input <ans> output <eos>`; the prompt is everything up to
-and including `<ans>`. A whole split is encoded once into one flat `uint8` array plus offsets, so a
+and including `<ans>`. A Markov program dataset adds three tokens after the alphabet, `<rule>`, `<term>`
+and `<step>`: each rule is `pattern <sep> replacement <rule>` (`<term>` in place of `<sep>` marks a
+terminating rule), the rules in order, then `input <ans>`; the answer is `output <eos>` (`final`) or
+the execution trace `s1 <step> s2 <step> ... <step> output <eos>` (`trace`: every intermediate string,
+the last being the result). A whole split is encoded once into one flat `uint8` array plus offsets, so a
 million examples cost ~140 MB rather than Python lists of ints, and batches are cut from it with numpy.
 Encoding is vectorised: each example becomes one string with control characters standing in for the
 specials, the strings are joined and mapped to ids through a per-code-point lookup table.
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -20,23 +24,16 @@ from rewritelab.errors import UserError
 
 PAD_ID, SEP_ID, ANS_ID, EOS_ID = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<sep>", "<ans>", "<eos>")
+PROGRAM_SPECIALS = ("<rule>", "<term>", "<step>")  # after the alphabet, in program vocabularies only
 COLUMNS = ("pattern", "replacement", "input", "output")
 
 # Control characters that stand in for the specials inside joined text (never in a valid alphabet).
 _SEP, _ANS, _EOS = chr(SEP_ID), chr(ANS_ID), chr(EOS_ID)
+_RULE, _TERM, _STEP = chr(4), chr(5), chr(6)
 _CHUNK = 1 << 16  # examples joined at once: bounds the temporary string and code arrays
 _INVALID = -1
 
 LossOn = Literal["answer", "all"]
-
-
-class SplitLike(Protocol):
-    """What `encode_split` reads: any object with these four list-of-str columns (e.g. `datasets.Split`)."""
-
-    pattern: Sequence[str]
-    replacement: Sequence[str]
-    input: Sequence[str]
-    output: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -95,13 +92,16 @@ class Encoded:
 
 
 class Tokenizer:
-    """Vocabulary: `<pad>`=0, `<sep>`=1, `<ans>`=2, `<eos>`=3, then the alphabet's characters in order."""
+    """Vocabulary: `<pad>`=0, `<sep>`=1, `<ans>`=2, `<eos>`=3, then the alphabet's characters in order,
+    then (with an `answer` format: Markov program datasets) `<rule>`, `<term>`, `<step>`."""
 
-    def __init__(self, alphabet: str):
+    def __init__(self, alphabet: str, answer: Literal["final", "trace"] | None = None):
         _check_alphabet(alphabet)
         self.alphabet = alphabet
-        self.vocab = list(SPECIALS) + list(alphabet)
+        self.answer = answer
+        self.vocab = list(SPECIALS) + list(alphabet) + (list(PROGRAM_SPECIALS) if answer else [])
         self.vocab_size = len(self.vocab)
+        self.step_id = len(SPECIALS) + len(alphabet) + 2 if answer else None
         self.dtype = np.dtype(np.uint8 if self.vocab_size <= 256 else np.uint16)
         self._narrow = max(map(ord, alphabet)) < 256  # latin-1 bytes: one byte per character
         size = 256 if self._narrow else max(map(ord, alphabet)) + 2  # last entry catches larger codes
@@ -110,6 +110,15 @@ class Tokenizer:
             self._lut[ord(ch)] = i
         for special in (SEP_ID, ANS_ID, EOS_ID):  # joined sequences carry the specials' stand-ins
             self._lut[special] = special
+        if answer:
+            for j, stand_in in enumerate((_RULE, _TERM, _STEP)):
+                self._lut[ord(stand_in)] = len(SPECIALS) + len(alphabet) + j
+
+    @classmethod
+    def for_data(cls, spec: Any) -> Tokenizer:
+        """The tokenizer of a `DatasetSpec`: its alphabet, and its answer format for program datasets."""
+        programs = spec.programs
+        return cls(spec.alphabet, programs.answer if programs is not None else None)
 
     def encode_prompt(self, pattern: str, replacement: str, input: str) -> list[int]:
         """`pattern <sep> replacement <sep> input <ans>` as ids."""
@@ -133,12 +142,28 @@ class Tokenizer:
                 break
             if not 0 <= i < self.vocab_size:
                 raise ValueError(f"token id {i} is outside the vocabulary (size {self.vocab_size})")
-            if i >= len(SPECIALS):
+            if len(SPECIALS) <= i < len(SPECIALS) + len(self.alphabet):
                 chars.append(self.vocab[i])
         return "".join(chars)
 
-    def encode_split(self, split: SplitLike) -> Encoded:
-        """Encode every example of `split` once; a character outside the alphabet is a `UserError`."""
+    def decode_steps(self, ids: Iterable[int]) -> list[str]:
+        """A trace answer's strings (split at `<step>`, up to the first `<eos>`); the last is the result."""
+        steps, current = [], []
+        for i in ids.tolist() if isinstance(ids, (torch.Tensor, np.ndarray)) else ids:
+            if i == EOS_ID:
+                break
+            if i == self.step_id:
+                steps.append(self.decode(current))
+                current = []
+            else:
+                current.append(i)
+        return [*steps, self.decode(current)]
+
+    def encode_split(self, split: Any) -> Encoded:
+        """Encode every example of `split` (a `data.Split`, or a `data.ProgramSplit` when the tokenizer has
+        an answer format) once; a character outside the alphabet is a `UserError`."""
+        if self.answer is not None:
+            return self._encode_programs(split)
         columns = [getattr(split, name) for name in COLUMNS]
         n = len(columns[0])
         if any(len(col) != n for col in columns):
@@ -157,6 +182,37 @@ class Tokenizer:
             ids = self._lookup(text)
             if ids is None or not self._specials_match(ids, hi - lo):  # also catches stand-ins in a column
                 self._raise_unknown(chunk, lo)
+            tokens[offsets[lo] : offsets[hi]] = ids
+        return Encoded(tokens=tokens, offsets=offsets, prompt_len=prompt_len)
+
+    def _encode_programs(self, split: Any) -> Encoded:
+        """Program splits: the rules, the input, then the final string or the trace (see the module)."""
+        prompts = [
+            "".join(f"{r.pattern}{_TERM if r.terminating else _SEP}{r.replacement}{_RULE}" for r in p.rules)
+            + x
+            for p, x in zip(split.program, split.input, strict=True)
+        ]
+        answers = split.output if self.answer == "final" else [_STEP.join(t) for t in split.trace]
+        n = len(prompts)
+        prompt_len = np.fromiter(map(len, prompts), dtype=np.int64, count=n).astype(np.int32) + 1
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(prompt_len + np.fromiter(map(len, answers), dtype=np.int64, count=n) + 1, out=offsets[1:])
+        tokens = np.empty(int(offsets[-1]), dtype=self.dtype)
+        for lo in range(0, n, _CHUNK):
+            hi = min(lo + _CHUNK, n)
+            text = "".join(
+                [f"{p}{_ANS}{a}{_EOS}" for p, a in zip(prompts[lo:hi], answers[lo:hi], strict=True)]
+            )
+            ids = self._lookup(text)
+            if (
+                ids is None
+                or np.count_nonzero(ids == ANS_ID) != hi - lo
+                or np.count_nonzero(ids == EOS_ID) != hi - lo
+            ):
+                raise UserError(
+                    f"split: examples {lo}-{hi - 1} hold a character outside the alphabet {self.alphabet!r}; "
+                    "build the tokenizer from the dataset's alphabet (data.alphabet)"
+                )
             tokens[offsets[lo] : offsets[hi]] = ids
         return Encoded(tokens=tokens, offsets=offsets, prompt_len=prompt_len)
 

@@ -229,7 +229,7 @@ def test_bare_name_and_mapping_forms():
     assert parse({"name": "repeated", "k": 5, "block_len": [1, 2]}) == RepeatedFamily(
         IntRange(5, 5), IntRange(1, 2)
     )
-    assert set(FAMILIES) == {"random", "repeated", "periodic", "mirrored", "mixed"}
+    assert set(FAMILIES) == {"random", "repeated", "periodic", "mirrored", "mixed", "program"}
 
 
 @pytest.mark.parametrize(
@@ -258,7 +258,8 @@ def test_defaults_serialise_as_the_bare_name():
     [
         (
             "spiral",
-            "data.family: unknown family 'spiral'; registered families: mirrored, mixed, periodic, random",
+            "data.family: unknown family 'spiral'; registered families: mirrored, mixed, periodic, "
+            "program, random",
         ),
         ({"k": 3}, "data.family: a family mapping needs a `name`"),
         ({"name": "repeated", "kk": 3}, "data.family: unknown key 'kk'"),

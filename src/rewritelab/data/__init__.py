@@ -2,6 +2,8 @@
 
 - `rules`: `Rule`, `apply_once` (the reference rewriter every answer comes from), Markov programs.
 - `ranges`, `families`, `mixed`: `IntRange` and the registry of instruction families (pattern samplers).
+- `programs`, `program_data`: the `program` family (instructions that are Markov programs) and its
+  datasets (program pools, held-out and out-of-distribution splits).
 - `spec`: `DatasetSpec`, the `data:` config section, and its validation.
 - `tables`: the column tables `Split`, `RuleTable` and `Dataset`.
 - `codec`, `sampling`, `inputs`, `generate`: `generate_dataset` (rules, training counts, inputs).
@@ -25,6 +27,8 @@ from rewritelab.data.files import check_output_dir, load_dataset, require_hf, wr
 from rewritelab.data.generate import generate_dataset
 from rewritelab.data.manifest import dataset_stats, frequency_table, gini
 from rewritelab.data.mixed import Component, MixedFamily
+from rewritelab.data.program_data import execute, verify_programs_disjoint
+from rewritelab.data.programs import AnswerFormat, ProgramFamily
 from rewritelab.data.ranges import Context, IntRange, PatternBatch
 from rewritelab.data.rules import (
     DEFAULT_MAX_STEPS,
@@ -39,8 +43,19 @@ from rewritelab.data.rules import (
 )
 from rewritelab.data.sampling import largest_remainder, training_counts
 from rewritelab.data.spec import DatasetSpec, Occurrences, replacement_count
-from rewritelab.data.tables import COLUMNS, RULE_COLUMNS, Dataset, RuleTable, Split
-from rewritelab.layout import DATA_FILES, SPLITS
+from rewritelab.data.tables import (
+    COLUMNS,
+    PROGRAM_COLUMNS,
+    RULE_COLUMNS,
+    Dataset,
+    ProgramSplit,
+    ProgramTable,
+    RuleTable,
+    Split,
+    program_from_rows,
+    program_rows,
+)
+from rewritelab.layout import DATA_FILES, PROGRAM_SPLITS, SPLITS
 
 __all__ = [
     # rules
@@ -67,13 +82,24 @@ __all__ = [
     "RepeatedFamily",
     "primitive_words",
     "register",
+    # programs
+    "AnswerFormat",
+    "ProgramFamily",
+    "execute",
+    "program_from_rows",
+    "program_rows",
+    "verify_programs_disjoint",
     # spec and tables
     "COLUMNS",
+    "PROGRAM_COLUMNS",
+    "PROGRAM_SPLITS",
     "RULE_COLUMNS",
     "SPLITS",
     "Dataset",
     "DatasetSpec",
     "Occurrences",
+    "ProgramSplit",
+    "ProgramTable",
     "RuleTable",
     "Split",
     "replacement_count",

@@ -14,10 +14,17 @@ import numpy as np
 
 from rewritelab.config import from_dict
 from rewritelab.data.spec import DatasetSpec
-from rewritelab.data.tables import Dataset, RuleTable, Split
+from rewritelab.data.tables import (
+    Dataset,
+    ProgramSplit,
+    ProgramTable,
+    RuleTable,
+    Split,
+    program_from_rows,
+)
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_dir
-from rewritelab.layout import DATA_FILES, DATASET_MANIFEST, HF_DIR, RULES_FILE, SPLITS, split_file
+from rewritelab.layout import DATASET_MANIFEST, HF_DIR, PROGRAM_SPLITS, RULES_FILE, SPLITS, split_file
 
 _WRITE_CHUNK = 1 << 16  # JSONL lines joined per write
 
@@ -56,8 +63,12 @@ def write_dataset(ds: Dataset, out_dir: str | Path, hf: bool = False) -> dict[st
     with atomic_dir(out) as tmp:
         files = {}
         for name, split in ds.splits.items():
-            files[split_file(name)] = _write_chunks(tmp / split_file(name), _split_chunks(split, escape))
-        files[RULES_FILE] = _write_chunks(tmp / RULES_FILE, _rule_chunks(ds.rules, escape))
+            chunks = _json_chunks(split) if isinstance(split, ProgramSplit) else _split_chunks(split, escape)
+            files[split_file(name)] = _write_chunks(tmp / split_file(name), chunks)
+        chunks = (
+            _json_chunks(ds.rules) if isinstance(ds.rules, ProgramTable) else _rule_chunks(ds.rules, escape)
+        )
+        files[RULES_FILE] = _write_chunks(tmp / RULES_FILE, chunks)
         manifest = {**ds.manifest, "files": files}
         (tmp / DATASET_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
         if hf_module is not None:
@@ -105,6 +116,17 @@ def _split_chunks(split: Split, escape) -> Iterator[str]:
         )
 
 
+def _json_chunks(table: ProgramSplit | ProgramTable) -> Iterator[str]:
+    """Program tables: one `json.dumps` line per row (programs are nested, so no hand-made format)."""
+    lines: list[str] = []
+    for row in table.rows():
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        if len(lines) == _WRITE_CHUNK:
+            yield "".join(lines)
+            lines = []
+    yield "".join(lines)
+
+
 def _rule_chunks(rules: RuleTable, escape) -> Iterator[str]:
     cols = (
         rules.rule_id.tolist(), rules.split, escape(rules.pattern), escape(rules.replacement), rules.family,
@@ -150,14 +172,18 @@ def load_dataset(data_dir: str | Path) -> Dataset:
         raise UserError(
             f"{manifest_path}: damaged (not a dataset manifest); regenerate the dataset"
         ) from None
-    tables = {}
-    for name in DATA_FILES:
-        tables[name] = _read_jsonl(root / name, files.get(name, {}).get("sha256"))
     spec = from_dict(DatasetSpec, spec_data, f"{manifest_path}: data")
+    programs = spec.programs is not None
+    names = [name for name in PROGRAM_SPLITS if name in manifest.get("splits", {})] if programs else SPLITS
+    tables = {}
+    for name in [*(split_file(split) for split in names), RULES_FILE]:
+        tables[name] = _read_jsonl(root / name, files.get(name, {}).get("sha256"))
+    split_cls, rule_cls = (ProgramSplit, ProgramTable) if programs else (Split, RuleTable)
     splits = {
-        name: _columns_from_rows(Split, tables[split_file(name)], root / split_file(name)) for name in SPLITS
+        name: _columns_from_rows(split_cls, tables[split_file(name)], root / split_file(name))
+        for name in names
     }
-    rules = _columns_from_rows(RuleTable, tables[RULES_FILE], root / RULES_FILE)
+    rules = _columns_from_rows(rule_cls, tables[RULES_FILE], root / RULES_FILE)
     return Dataset(spec=spec, splits=splits, manifest=manifest, rules=rules)
 
 
@@ -176,7 +202,7 @@ def _read_jsonl(path: Path, sha256: str | None) -> list[dict[str, Any]]:
         raise UserError(f"{path}: damaged (not one JSON object per line); regenerate the dataset") from None
 
 
-_INT_COLUMNS = {"rule_id", "occurrences", "k", "train_count"}
+_INT_COLUMNS = {"rule_id", "occurrences", "k", "train_count", "steps"}
 
 
 def _columns_from_rows(cls, rows: list[dict[str, Any]], path: Path):
@@ -189,4 +215,9 @@ def _columns_from_rows(cls, rows: list[dict[str, Any]], path: Path):
             values[name] = np.array(values[name], dtype=np.int64)
         elif name == "noop":
             values[name] = np.array(values[name], dtype=bool)
+        elif name == "program":
+            try:
+                values[name] = [program_from_rows(rows) for rows in values[name]]
+            except (KeyError, TypeError):
+                raise UserError(f"{path}: damaged (a program is not a list of rule objects)") from None
     return cls(**values)

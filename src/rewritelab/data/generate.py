@@ -18,6 +18,7 @@ from rewritelab.config import FieldError, to_dict
 from rewritelab.data.codec import Codec
 from rewritelab.data.inputs import make_split
 from rewritelab.data.manifest import frequency_table, split_summary, verify_disjoint
+from rewritelab.data.program_data import generate_programs
 from rewritelab.data.sampling import RuleSet, sample_rules, training_counts
 from rewritelab.data.spec import DatasetSpec, replacement_count
 from rewritelab.data.tables import Dataset, RuleTable
@@ -32,6 +33,8 @@ def generate_dataset(spec: DatasetSpec) -> Dataset:
         spec.validate()
     except FieldError as e:
         raise UserError(f"data.{e.field}: {e.message}") from None
+    if spec.programs is not None:
+        return generate_programs(spec, spec.programs)
     seeds = np.random.SeedSequence(spec.seed).spawn(len(_STREAMS))
     rngs = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
     codec = Codec(spec.alphabet)

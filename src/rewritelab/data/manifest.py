@@ -87,6 +87,8 @@ def gini(counts: np.ndarray) -> float:
 
 def dataset_stats(ds: Dataset) -> str:
     """A short human-readable statistics table of a dataset."""
+    if ds.spec.programs is not None:
+        return _program_stats(ds)
     header = ("split", "examples", "rules", "no-ops", "input len", "pattern len", "occurrences")
     lines = [header]
     for name, split in ds.splits.items():
@@ -103,8 +105,7 @@ def dataset_stats(ds: Dataset) -> str:
                 _span(split.occurrences),
             )
         )
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in lines]
+    table = _table(lines)
     freq = ds.manifest["rule_frequency"]
     spec = ds.spec
     dist = spec.rule_distribution + (
@@ -118,6 +119,38 @@ def dataset_stats(ds: Dataset) -> str:
         f"held-out patterns found in training: {ds.manifest['disjointness']['heldout_patterns_in_train']}",
     ]
     return "\n".join(table)
+
+
+def _table(lines: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in lines]
+
+
+def _program_stats(ds: Dataset) -> str:
+    lines = [("split", "examples", "programs", "k", "steps", "input len", "output len")]
+    for name, split in ds.splits.items():
+        lines.append(
+            (
+                name,
+                str(len(split)),
+                str(len(np.unique(split.rule_id))),
+                _span(split.k),
+                _span(split.steps),
+                _span(np.fromiter(map(len, split.input), dtype=np.int64, count=len(split))),
+                _span(np.fromiter(map(len, split.output), dtype=np.int64, count=len(split))),
+            )
+        )
+    d, freq = ds.manifest["disjointness"], ds.manifest["rule_frequency"]
+    return "\n".join(
+        [
+            *_table(lines),
+            f"family: {ds.spec.family.describe()}; alphabet: {len(ds.spec.alphabet)} characters; "
+            f"seed {ds.spec.seed}",
+            f"training examples per program: min {freq['min']}, max {freq['max']}, mean {freq['mean']:g}",
+            f"held-out programs found in training: {d['heldout_programs_in_train']}; strict programs' "
+            f"patterns found in training: {d['strict_patterns_in_train']} (of {d['strict_patterns']})",
+        ]
+    )
 
 
 def _span(values: np.ndarray) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from rewritelab.config import FieldError
 from rewritelab.data.families import Family, register
+from rewritelab.data.programs import ProgramFamily
 from rewritelab.data.ranges import Context, IntRange, PatternBatch
 from rewritelab.errors import UserError
 
@@ -39,6 +40,8 @@ class Component:
             raise UserError(
                 f"{where}: a mixed family cannot contain another mixed family; list its components"
             )
+        if name == ProgramFamily.name or isinstance(value, ProgramFamily):
+            raise UserError(f"{where}: a mixed family mixes pattern families; program is not one")
         return cls(Family.from_config(value, where), float(weight))
 
     def to_config(self) -> dict[str, Any]:
@@ -72,8 +75,10 @@ class MixedFamily(Family):
                 "components", "list at least one family, e.g. [{name: repeated, weight: 1}, {name: periodic}]"
             )
         for i, component in enumerate(self.components):  # components built in Python skip from_config
-            if isinstance(component.family, MixedFamily):
-                raise FieldError(f"components[{i}]", "a mixed family cannot contain another mixed family")
+            if isinstance(component.family, (MixedFamily, ProgramFamily)):
+                raise FieldError(
+                    f"components[{i}]", "components must be pattern families (not mixed, program)"
+                )
             if not (math.isfinite(component.weight) and component.weight > 0):
                 raise FieldError(
                     f"components[{i}].weight", f"must be a positive number, got {component.weight}"

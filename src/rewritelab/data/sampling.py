@@ -21,7 +21,7 @@ _MAX_RULE_ROUNDS = 24  # rule sampling: draw rounds before giving up on finding 
 _MAX_RULE_BATCH = 1 << 20
 
 
-def _random_codes(n: int, rng: np.random.Generator, alphabet_size: int, lengths: IntRange):
+def random_codes(n: int, rng: np.random.Generator, alphabet_size: int, lengths: IntRange):
     return (
         rng.integers(0, alphabet_size, size=(n, lengths.hi), dtype=np.uint8),
         lengths.sample(rng, n),
@@ -67,7 +67,7 @@ def sample_rules(
         drawn += batch
         sampled = family.sample(batch, rng, ctx)
         cand_p = codec.decode(sampled.codes, sampled.lengths).tolist()
-        cand_r = codec.decode(*_random_codes(batch, rng, codec.size, spec.replacement_len)).tolist()
+        cand_r = codec.decode(*random_codes(batch, rng, codec.size, spec.replacement_len)).tolist()
         cand_k = sampled.k.tolist()
         for i, rule in enumerate(zip(cand_p, cand_r, strict=True)):
             if rule in seen or rule[0] in exclude:

@@ -16,6 +16,7 @@ import numpy as np
 
 from rewritelab.config import FieldError
 from rewritelab.data.families import Family, RandomFamily
+from rewritelab.data.programs import ProgramFamily
 from rewritelab.data.ranges import Context, IntRange
 from rewritelab.errors import UserError
 
@@ -113,6 +114,11 @@ class DatasetSpec:
     def test_occurrence_counts(self) -> Occurrences:
         return self.test_occurrences if self.test_occurrences is not None else self.occurrences
 
+    @property
+    def programs(self) -> ProgramFamily | None:
+        """The program family when instructions are Markov programs, else None (single rewrites)."""
+        return self.family if isinstance(self.family, ProgramFamily) else None
+
     def context(self) -> Context:
         return Context(len(self.alphabet), self.pattern_len)
 
@@ -139,8 +145,52 @@ class DatasetSpec:
             raise FieldError("noop_frac", f"must be in [0, 1) (a share of examples), got {self.noop_frac}")
         if not (math.isfinite(self.alpha) and self.alpha > 0):
             raise FieldError("alpha", f"must be > 0 (smaller = more skewed), got {self.alpha}")
+        if self.programs is not None:
+            self._check_programs(self.programs)
+            return
         self._check_fit()
         self._check_capacity()
+
+    def _check_programs(self, family: ProgramFamily) -> None:
+        """Program datasets: the single-rewrite knobs that have no meaning here, lengths, capacity."""
+        single_only = {
+            "noop_frac": self.noop_frac != 0.0,
+            "occurrences": self.occurrences != Occurrences(),
+            "test_occurrences": self.test_occurrences is not None,
+            "test_family": self.test_family is not None,
+        }
+        for name, is_set in single_only.items():
+            if is_set:
+                raise FieldError(name, "applies to single rewrites only; remove it for the program family")
+        if self.input_len.hi > family.max_len:
+            raise FieldError(
+                "input_len",
+                f"inputs of up to {self.input_len.hi} characters exceed family.max_len={family.max_len}; "
+                "raise max_len or shorten input_len",
+            )
+        ood = family.test_input_len
+        if ood is not None and ood.lo <= self.input_len.hi:
+            raise FieldError(
+                "family.test_input_len",
+                f"out-of-distribution inputs must be longer than the trained ones (input_len up to "
+                f"{self.input_len.hi}), got {ood.to_config()}",
+            )
+        if family.strict >= family.capacity(self.context()):
+            raise FieldError(
+                "family.strict",
+                f"reserving {family.strict} of the {family.capacity(self.context())} possible rule patterns "
+                "leaves none for training; lower strict or allow more patterns",
+            )
+        pools = self.num_rules + self.test_rules * (2 if family.strict else 1)
+        count = family.program_count(
+            self.context(), replacement_count(len(self.alphabet), self.replacement_len)
+        )
+        if pools > count:
+            raise FieldError(
+                "num_rules",
+                f"the {family.describe()} family allows at most {count} distinct programs, fewer than the "
+                f"{pools} requested (num_rules plus the held-out pools); lower num_rules or test_rules",
+            )
 
     def _check_sizes(self) -> None:
         for name in ("input_len", "pattern_len"):

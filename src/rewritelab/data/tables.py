@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from rewritelab.data.rules import MarkovProgram, Rule
 from rewritelab.data.spec import DatasetSpec
 
 COLUMNS = (
@@ -19,6 +20,10 @@ COLUMNS = (
     "noop", "occurrences", "family", "k", "train_count",
 )  # fmt: skip
 RULE_COLUMNS = ("rule_id", "split", "pattern", "replacement", "family", "k", "train_count")
+# Program datasets: held-out programs (test_unseen), programs whose rule patterns never occur in training
+# (test_unseen_strict), and held-out programs on longer executions or longer inputs (the OOD splits).
+PROGRAM_COLUMNS = ("rule_id", "program", "input", "output", "trace", "steps", "k", "family", "train_count")
+PROGRAM_TABLE_COLUMNS = ("rule_id", "split", "program", "k", "family", "train_count")
 
 
 class _Columns:
@@ -51,7 +56,19 @@ def _as_list(column: Any) -> list:
 def take(column: Any, idx: np.ndarray) -> Any:
     if isinstance(column, np.ndarray):
         return column[idx]
-    return np.array(column, dtype=object)[idx].tolist() if len(idx) else []
+    return [column[i] for i in idx.tolist()]  # not via numpy: rows may be lists (programs, traces)
+
+
+def program_rows(program: MarkovProgram) -> list[dict[str, Any]]:
+    """A program as JSON: its rules in order, as `{pattern, replacement, terminating}`."""
+    return [
+        {"pattern": r.pattern, "replacement": r.replacement, "terminating": r.terminating}
+        for r in program.rules
+    ]
+
+
+def program_from_rows(rows: list[dict[str, Any]]) -> MarkovProgram:
+    return MarkovProgram([Rule(r["pattern"], r["replacement"], bool(r["terminating"])) for r in rows])
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,11 +104,57 @@ class RuleTable(_Columns):
     columns = RULE_COLUMNS
 
 
+class _ProgramColumns(_Columns):
+    """Tables with a `program` column: rows write each program as a list of rule objects."""
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        for row in super().rows():
+            yield {**row, "program": program_rows(row["program"])}
+
+    def to_lists(self) -> dict[str, list]:
+        lists = super().to_lists()
+        return {**lists, "program": [program_rows(p) for p in lists["program"]]}
+
+
+@dataclass(frozen=True, eq=False)
+class ProgramSplit(_ProgramColumns):
+    """One split of a program dataset: example i runs `program[i]` on `input[i]`.
+
+    `trace[i]` holds every intermediate string (`steps[i]` of them, the last equal to `output[i]`).
+    """
+
+    rule_id: np.ndarray  # int64: the program's id
+    program: list[MarkovProgram]
+    input: list[str]
+    output: list[str]
+    trace: list[list[str]]
+    steps: np.ndarray  # int64
+    k: np.ndarray  # int64: rules in the program
+    family: list[str]  # the pattern family of the program's rules
+    train_count: np.ndarray  # int64
+
+    columns = PROGRAM_COLUMNS
+
+
+@dataclass(frozen=True, eq=False)
+class ProgramTable(_ProgramColumns):
+    """Every program of a dataset: `split` is train, heldout or strict (the test_unseen_strict pool)."""
+
+    rule_id: np.ndarray
+    split: list[str]
+    program: list[MarkovProgram]
+    k: np.ndarray
+    family: list[str]
+    train_count: np.ndarray
+
+    columns = PROGRAM_TABLE_COLUMNS
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A generated (or loaded) dataset: the spec, the three splits, the manifest and the rule table."""
+    """A generated (or loaded) dataset: the spec, its splits, the manifest and the rule (program) table."""
 
     spec: DatasetSpec
-    splits: dict[str, Split]
+    splits: dict[str, Split | ProgramSplit]
     manifest: dict[str, Any]
-    rules: RuleTable
+    rules: RuleTable | ProgramTable

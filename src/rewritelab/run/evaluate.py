@@ -21,7 +21,7 @@ from rewritelab.config import load_yaml, to_dict
 from rewritelab.data import Dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
-from rewritelab.layout import CHECKPOINT, EVAL_SPLITS, PREDICTIONS_DIR, RUN_CONFIG, SUMMARY
+from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, predictions_file
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
 from rewritelab.run.config import run_config_from_dict
@@ -32,10 +32,15 @@ from rewritelab.textfmt import Progress, progress_mode, resolve_mode
 from rewritelab.tokenizer import Tokenizer
 
 
-def write_predictions(path: Path, split: Any, predictions: list[str], correct: np.ndarray) -> None:
-    """One JSON line per example: its row, what the model wrote, and whether that is the answer."""
+def write_predictions(path: Path, split: Any, predictions: list, correct: np.ndarray) -> None:
+    """One JSON line per example: its row, what the model wrote, and whether that is the answer (a trace
+    prediction is written as `prediction_trace`, its last string as `prediction`)."""
     lines = [
-        json.dumps({**row, "prediction": pred, "correct": bool(ok)})
+        json.dumps(
+            {**row, "prediction": pred, "correct": bool(ok)}
+            if isinstance(pred, str)
+            else {**row, "prediction": pred[-1], "prediction_trace": pred, "correct": bool(ok)}
+        )
         for row, pred, ok in zip(split.rows(), predictions, correct, strict=True)
     ]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
@@ -85,7 +90,7 @@ def evaluate_run(
     cfg = run_config_from_dict(load_yaml(run_dir / RUN_CONFIG))
     ckpt_path = run_dir / CHECKPOINT
     ckpt = read_checkpoint(ckpt_path)
-    tokenizer = Tokenizer(cfg.data.alphabet)
+    tokenizer = Tokenizer.for_data(cfg.data)
     check_checkpoint(ckpt, cfg, tokenizer.vocab_size, ckpt_path)
     state = ckpt["state"]
     if state["step"] < ckpt["total_steps"]:
@@ -96,7 +101,7 @@ def evaluate_run(
     if dataset is None:
         _, dataset = load_data(cfg, data_dir)
     check_data_manifest(run_dir, dataset.manifest)
-    names = list(splits) if splits else list(EVAL_SPLITS)
+    names = list(splits) if splits else [name for name in dataset.splits if name != "train"]
     unknown = [name for name in names if name not in dataset.splits]
     if unknown:
         raise UserError(f"--split {unknown[0]}: no such split; choose from {', '.join(dataset.splits)}")
@@ -120,10 +125,13 @@ def evaluate_run(
             )
         finally:
             bar.close()
-        write_predictions(run_dir / PREDICTIONS_DIR / f"{name}.jsonl", split, predictions, correct)
-        reports[name] = split_report(split, correct)
+        report = split_report(split, correct, predictions, trace=tokenizer.answer == "trace")
+        write_predictions(predictions_file(run_dir, name), split, predictions, report.pop("correct"))
+        reports[name] = report
 
     summary = {key: {} for key in ("accuracy", "ci95", "n", "breakdown")}
+    if tokenizer.answer == "trace":  # exact match of the whole trace, and of each of its strings
+        summary.update({"trace_accuracy": {}, "step_accuracy": {}})
     previous = run_dir / SUMMARY
     if splits and previous.is_file():  # re-scoring some splits keeps the others' results
         old = read_json(previous)

@@ -31,6 +31,7 @@ EVAL_SUBSET_SEED = 20240215  # subsets (learning curves, quick tests) shared by 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 BREAKDOWNS = ("noop", "frequency", "family", "k", "pattern_len", "occurrences")
+PROGRAM_BREAKDOWNS = ("frequency", "family", "k", "steps", "input_len")
 # train_count buckets (inclusive lower bounds) for the `frequency` breakdown
 FREQUENCY_BUCKETS = ((0, "0"), (1, "1-9"), (10, "10-99"), (100, "100-999"), (1000, ">=1000"))
 
@@ -96,16 +97,19 @@ def score_split(
     enc: Encoded,
     amp: contextlib.AbstractContextManager | None = None,
     progress: Progress | None = None,
-) -> tuple[np.ndarray, list[str]]:
+) -> tuple[np.ndarray, list]:
     """(correct per example, prediction per example): the fast path, then decoding of the misses only
-    (`progress` counts both: its total grows by the misses once they are known)."""
+    (`progress` counts both: its total grows by the misses once they are known). With trace answers a
+    prediction is the list of strings written and `correct` is the exact match of the whole trace."""
     if enc.lengths.size and int(enc.lengths.max()) > model.block_size:
         raise UserError(
             f"data: sequences of {int(enc.lengths.max())} tokens exceed the model's block size "
             f"{model.block_size}; evaluate on data with the run's lengths"
         )
     correct = teacher_forced_correct(model, enc, amp=amp, progress=progress)
-    predictions = list(split.output)
+    trace = tokenizer.answer == "trace"
+    decode = tokenizer.decode_steps if trace else tokenizer.decode
+    predictions = [list(t) for t in split.trace] if trace else list(split.output)
     wrong = np.flatnonzero(~correct)
     if progress is not None:
         progress.extend(len(wrong))
@@ -115,7 +119,7 @@ def score_split(
         chunk = wrong[lo : lo + DEFAULT_DECODE_BATCH]
         written_rows = greedy_answers(model, enc, chunk, amp)
         for i, written, target in zip(chunk, written_rows, enc.answers(chunk), strict=True):
-            predictions[i] = tokenizer.decode(written)
+            predictions[i] = decode(written)
             correct[i] = written == target
         if progress is not None:
             progress.update(len(chunk), f"({len(correct)} scored, then {len(wrong)} misses decoded)")
@@ -165,6 +169,16 @@ def frequency_bucket(train_count: np.ndarray) -> np.ndarray:
 
 def breakdown_keys(split: Any) -> dict[str, np.ndarray]:
     """Per example, the cell it falls in for each breakdown (as strings, the JSON keys)."""
+    if hasattr(split, "program"):  # Markov programs: rules per program, execution steps, input length
+        return {
+            "frequency": frequency_bucket(split.train_count),
+            "family": np.asarray(split.family, dtype=str),
+            "k": np.asarray(split.k).astype(str),
+            "steps": np.asarray(split.steps).astype(str),
+            "input_len": np.fromiter(map(len, split.input), dtype=np.int64, count=len(split.input)).astype(
+                str
+            ),
+        }
     return {
         "noop": np.where(np.asarray(split.noop, dtype=bool), "true", "false"),
         "frequency": frequency_bucket(split.train_count),
@@ -195,8 +209,24 @@ def cells(keys: np.ndarray, correct: np.ndarray) -> dict[str, dict[str, Any]]:
     }
 
 
-def split_report(split: Any, correct: np.ndarray) -> dict[str, Any]:
-    """Accuracy, its interval, size and every breakdown of one scored split."""
+def split_report(split: Any, correct: np.ndarray, predictions: list, trace: bool = False) -> dict[str, Any]:
+    """Accuracy, its interval, size, every breakdown of one scored split, and `correct` per example.
+
+    With `trace` (program datasets whose answer is the execution trace) `correct` comes in as the exact
+    match of the whole trace; accuracy is always the exact match of the final string (the last one
+    written), and the report adds `trace_accuracy` and `step_accuracy` (target strings matched by the
+    string written at the same position, over all target strings).
+    """
+    extra: dict[str, Any] = {}
+    if trace:
+        whole = correct
+        correct = np.array([p[-1] == y for p, y in zip(predictions, split.output, strict=True)], dtype=bool)
+        matched = sum(sum(map(str.__eq__, p, t)) for p, t in zip(predictions, split.trace, strict=True))
+        total = int(np.sum(split.steps))
+        extra = {
+            "trace_accuracy": float(whole.mean()) if len(whole) else None,
+            "step_accuracy": matched / total if total else None,
+        }
     n, hits = len(correct), int(correct.sum())
     lo, hi = bootstrap_ci(hits, n)
     return {
@@ -204,4 +234,6 @@ def split_report(split: Any, correct: np.ndarray) -> dict[str, Any]:
         "ci95": [float(lo), float(hi)] if n else None,
         "n": n,
         "breakdown": {name: cells(keys, correct) for name, keys in breakdown_keys(split).items()},
+        **extra,
+        "correct": correct,
     }

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from rewritelab.data import Dataset
-from rewritelab.layout import CHECKPOINT, EVAL_SPLITS, METRICS, SPLITS
+from rewritelab.layout import CHECKPOINT, EVAL_SPLITS, METRICS
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import (
     TrainState,
@@ -220,8 +220,8 @@ def train_model(
     # Data: generated (or read) once and encoded once into flat token arrays.
     cfg, dataset = load_data(cfg, data_dir)
     prepare_run_dir(run_dir, cfg, dataset.manifest, dist)
-    tokenizer = Tokenizer(cfg.data.alphabet)
-    encoded = {name: tokenizer.encode_split(dataset.splits[name]) for name in SPLITS}
+    tokenizer = Tokenizer.for_data(cfg.data)
+    encoded = {name: tokenizer.encode_split(split) for name, split in dataset.splits.items()}
     train_enc = encoded["train"]
     block_size = max(int(e.lengths.max()) for e in encoded.values() if len(e))
     total_steps = count_steps(len(train_enc), tc)
