@@ -18,7 +18,6 @@ from rewritelab.textfmt import ProgressMode
 EXECUTION_FIELDS = ("device", "threads", "progress")
 
 
-
 @dataclass
 class TrainConfig:
     """Optimisation and bookkeeping. `batch_size` counts examples per optimizer step, across every

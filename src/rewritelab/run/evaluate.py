@@ -128,14 +128,28 @@ def evaluate_run(
         write_predictions(run_dir / PREDICTIONS / f"{name}.jsonl", split, predictions, correct)
         reports[name] = split_report(split, correct)
 
-    summary = {key: {} for key in ("accuracy", "ci95", "n", "breakdown")}
+    return write_summary(run_dir, reports, state, to_dict(cfg), limit, merge=bool(splits))
+
+
+def write_summary(
+    run_dir: Path,
+    reports: dict[str, dict[str, Any]],
+    state: dict[str, Any],
+    config: dict[str, Any],
+    limit: int | None,
+    merge: bool,
+) -> dict[str, Any]:
+    """Write summary.json from the split reports (`split_report`), the final `TrainState` (as a dict)
+    and the resolved config; with `merge`, an existing summary's other splits are kept. Shared by every
+    run kind, so the results store and reports read them alike."""
+    summary: dict[str, Any] = {key: {} for key in ("accuracy", "ci95", "n", "breakdown")}
     previous = run_dir / SUMMARY
-    if splits and previous.is_file():  # re-scoring some splits keeps the others' results
+    if merge and previous.is_file():  # re-scoring some splits keeps the others' results
         old = read_json(previous)
-        for key in summary:
+        for key in ("accuracy", "ci95", "n", "breakdown"):
             summary[key].update({k: v for k, v in old.get(key, {}).items() if k not in reports})
     for name, report in reports.items():
-        for key in summary:
+        for key in ("accuracy", "ci95", "n", "breakdown"):
             summary[key][name] = report[key]
     final_loss = float(state["loss"])
     summary["train"] = {
@@ -146,7 +160,7 @@ def evaluate_run(
     }
     if limit is not None:
         summary["max_test_examples"] = limit
-    summary["config"] = to_dict(cfg)
+    summary["config"] = config
     summary["code_version"] = code_version()
     atomic_write_json(previous, summary)
     return summary

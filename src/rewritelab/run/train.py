@@ -79,8 +79,6 @@ def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
     return floor + (cfg.lr - floor) * (1.0 - progress)
 
 
-
-
 def epoch_batches(lengths: np.ndarray, cfg: TrainConfig, epoch: int) -> list[np.ndarray]:
     """The global batches of epoch `epoch`, in order: a pure function of (train.seed, epoch)."""
     rng = np.random.default_rng([cfg.seed, epoch])
