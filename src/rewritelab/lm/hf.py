@@ -25,9 +25,12 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 def require(module: str) -> Any:
     """Import `transformers` or `peft`, or say how to install them (one line)."""
     try:
-        return importlib.import_module(module)
+        imported = importlib.import_module(module)
     except ImportError:
         raise UserError(f"lm: the {module!r} package is not installed; {INSTALL}") from None
+    if module == "transformers":  # its loading bars would bury the run's own progress and errors
+        imported.utils.logging.disable_progress_bar()
+    return imported
 
 
 def model_source(cfg: LMConfig) -> tuple[str, str | None]:
@@ -68,6 +71,11 @@ def load_tokenizer(cfg: LMConfig) -> Any:
             f"lm.model: {source} has no usable tokenizer ({_first_line(e)}); save the tokenizer with "
             "the model (tokenizer.save_pretrained(DIR))"
         ) from None
+    if not tokenizer("abc", add_special_tokens=False)["input_ids"]:  # transformers may return an empty one
+        raise UserError(
+            f"lm.model: {source} has no tokenizer (it encodes text to nothing); save the tokenizer with "
+            "the model (tokenizer.save_pretrained(DIR))"
+        )
     if tokenizer.eos_token_id is None:
         raise UserError(f"lm.model: the tokenizer of {source} has no end-of-sequence token to stop answers")
     return tokenizer

@@ -169,7 +169,7 @@ def train_lm(
                 state.seconds = seconds_before + time.perf_counter() - session_start
                 bar.update(1, f"loss {state.loss:.4f} lr {lr:.2e}")
 
-                last = state.step == total_steps
+                last, stopping = state.step == total_steps, bool(stop)
                 if state.step % LOG_EVERY == 0 or last:
                     metrics.write(state.train_record(lr, len(batches)))
                 if curves and (state.step % tc.eval_every == 0 or last):
@@ -179,9 +179,9 @@ def train_lm(
                         if len(idx)
                     }
                     metrics.write(state.eval_record(accuracy))
-                if state.step % tc.checkpoint_every == 0 or last or stop:
+                if state.step % tc.checkpoint_every == 0 or last or stopping:
                     checkpoint()
-                if stop and not last:
+                if stopping and not last:
                     raise TrainingInterrupted(stop[0] or signal.SIGTERM, state.step, ckpt_path)
     finally:
         bar.close()
