@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from _common import few_rule_split, hf_gpt2, rewrite_split, set_threads
+from rewritelab.config import from_dict
 from rewritelab.model import GPT, ModelConfig
 from rewritelab.run import score_split
 from rewritelab.tokenizer import EOS_ID, PAD_ID, Encoded, Tokenizer
@@ -101,7 +102,7 @@ def run_scenario(name: str, args: argparse.Namespace) -> None:
     # Room for every prompt plus max_new tokens, so neither decoder is cut short by the position table.
     block_size = max(int(train.lengths.max()), max(len(p) for p in prompts) + max_new)
     torch.manual_seed(0)
-    model = GPT(ModelConfig.from_config({"preset": args.model}, "model"), tok.vocab_size, block_size)
+    model = GPT(from_dict(ModelConfig, {"preset": args.model}, "model"), tok.vocab_size, block_size)
     t0 = time.perf_counter()
     loss = train_briefly(model, train, steps)
     print(f"\n{name}: {SCENARIO_NOTES[name]}")

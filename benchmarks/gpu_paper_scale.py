@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from _common import rewrite_split
+from rewritelab.config import from_dict
 from rewritelab.model import GPT, ModelConfig
 from rewritelab.sweep import expand, load_sweep
 from rewritelab.tokenizer import Tokenizer, length_batches
@@ -103,7 +104,7 @@ def main() -> int:
     contenders = {}
     for dtype in args.dtypes:
         torch.manual_seed(0)
-        model = GPT(ModelConfig.from_config({"preset": "paper"}, "model"), vocab, block).to(device)
+        model = GPT(from_dict(ModelConfig, {"preset": "paper"}, "model"), vocab, block).to(device)
         if args.compile:
             model = torch.compile(model)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from _common import hf_gpt2, matmul_peak_flops, rewrite_split, set_threads
+from rewritelab.config import from_dict
 from rewritelab.model import GPT, ModelConfig
 from rewritelab.tokenizer import Tokenizer, length_batches
 
@@ -96,7 +97,7 @@ def bench_model(preset: str, args: argparse.Namespace, peak: float) -> None:
     lengths = [(x != 0).sum(1) + 1 for x, _, _ in batches]  # full sequence lengths (x starts with a letter)
     tokens = sum(int((n - 1).sum()) for n in lengths)
     torch.manual_seed(0)
-    model = GPT(ModelConfig.from_config({"preset": preset}, "model"), len(ALPHABET[scale]) + 4, block_size)
+    model = GPT(from_dict(ModelConfig, {"preset": preset}, "model"), len(ALPHABET[scale]) + 4, block_size)
     flops = sum(k * model.flops_per_token(k) for n in lengths for k in (n - 1).tolist())
     contenders = {
         "ours": ours_step(model, use_fast_loss=True),

@@ -33,13 +33,11 @@ def random_prompts(n: int, vocab: int = 12, max_len: int = 20, seed: int = 0) ->
 
 
 def test_preset_fills_fields_and_explicit_keys_override():
-    paper = ModelConfig.from_config({"preset": "paper"}, "model")
+    paper = from_dict(ModelConfig, {"preset": "paper"}, "model")
     assert (paper.n_layer, paper.d_model, paper.n_head, paper.dropout) == (6, 256, 4, 0.0)
-    small = ModelConfig.from_config({"preset": "cpu-small", "n_layer": 3, "dropout": 0.1}, "model")
+    small = from_dict(ModelConfig, {"preset": "cpu-small", "n_layer": 3, "dropout": 0.1}, "model")
     assert (small.n_layer, small.d_model, small.n_head, small.dropout) == (3, 128, 4, 0.1)
-    assert ModelConfig.from_config("cpu-tiny", "model") == ModelConfig.from_config(
-        {"preset": "cpu-tiny"}, "m"
-    )
+    assert from_dict(ModelConfig, "cpu-tiny", "model") == from_dict(ModelConfig, {"preset": "cpu-tiny"}, "m")
     assert {"paper", "cpu-tiny", "cpu-small", "cpu-base"} <= set(MODEL_PRESETS)
 
 
@@ -50,8 +48,8 @@ def test_config_round_trips_and_works_inside_a_run_config():
 
     run = from_dict(Run, {"model": {"preset": "paper", "d_model": 128}}, "run")
     assert run.model.d_model == 128 and run.model.preset == "paper"
-    assert ModelConfig.from_config(run.model.to_config(), "model") == run.model
-    explicit = ModelConfig.from_config({"n_layer": 1, "n_head": 1, "d_model": 8}, "model")
+    assert from_dict(ModelConfig, run.model.to_config(), "model") == run.model
+    explicit = from_dict(ModelConfig, {"n_layer": 1, "n_head": 1, "d_model": 8}, "model")
     assert explicit.preset is None
 
 
@@ -59,7 +57,7 @@ def test_config_round_trips_and_works_inside_a_run_config():
     ("value", "message"),
     [
         ({"preset": "huge"}, r"model\.preset: unknown preset 'huge'; valid presets: paper, cpu-tiny"),
-        ({"preset": "paper", "layers": 2}, r"unknown key 'layers'; valid keys: n_layer, n_head, d_model"),
+        ({"preset": "paper", "layers": 2}, r"model: unknown key 'layers' \(did you mean 'n_layer'\?\)"),
         ({"n_layer": 2}, r"model: missing n_head, d_model; .* model\.preset to one of: paper"),
         ({"preset": "paper", "n_head": 3}, r"model\.d_model: 256 is not divisible by n_head=3"),
         ({"preset": "paper", "n_layer": 0}, r"model\.n_layer: must be a positive integer"),
@@ -70,7 +68,7 @@ def test_config_round_trips_and_works_inside_a_run_config():
 )
 def test_bad_model_config_is_a_user_error(value, message):
     with pytest.raises(UserError, match=message):
-        ModelConfig.from_config(value, "model")
+        from_dict(ModelConfig, value, "model")
 
 
 # --- architecture --------------------------------------------------------------------------------------
@@ -78,7 +76,7 @@ def test_bad_model_config_is_a_user_error(value, message):
 
 def test_parameter_count_tied_weights_and_flops():
     vocab, block, d, L = 30, 150, 256, 6
-    model = GPT(ModelConfig.from_config("paper", "model"), vocab, block)
+    model = GPT(from_dict(ModelConfig, "paper", "model"), vocab, block)
     assert model.lm_head.weight is model.wte.weight
     per_layer = 12 * d * d + 13 * d  # qkv, proj, 4x MLP weights + their biases + two LayerNorms
     assert model.num_params() == vocab * d + block * d + L * per_layer + 2 * d

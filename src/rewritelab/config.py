@@ -1,8 +1,10 @@
 """Typed, validated configuration: YAML files + `--set section.key=value` overrides → dataclasses.
 
-Every config section is a dataclass. `from_dict` builds one from plain data, rejecting unknown keys and
-wrong types with a message that names the full field path (`data.num_rules`), then calls the dataclass's
-own `validate()` so each stage owns its rules. `to_dict` is the inverse, used to record resolved configs.
+Every config section is a dataclass. `from_dict` builds one from plain data (through `build_section`, the
+one section builder), rejecting unknown keys and wrong types with a message that names the full field
+path (`data.num_rules`), then calls the dataclass's own `validate()` so each stage owns its rules. Value
+types that are not mappings (`IntRange`'s `[min, max]`, a family chosen by name) give themselves a
+`from_config(value, where)` hook. `to_dict` is the inverse, used to record resolved configs.
 """
 
 from __future__ import annotations
@@ -105,7 +107,17 @@ def _unknown_key_error(where: str, key: str, known: list[str]) -> UserError:
     return UserError(f"{where}: unknown key {key!r} ({hint})")
 
 
-def _build_dataclass(cls: Any, data: Any, where: str) -> Any:
+def build_section(cls: Any, data: Any, where: str) -> Any:
+    """The one way a YAML mapping becomes a validated dataclass (every config section goes through it).
+
+    `cls.normalize(data, where)`, when the class has it, first turns a shorthand into the mapping of
+    fields (`model: paper` → `{preset: paper, n_layer: 6, ...}`, `occurrences: 3` → `{counts: [3]}`);
+    then unknown keys are refused with a suggestion, each field is converted to its annotated type,
+    required fields are checked, and the instance's `validate()` runs (its `FieldError`s get the path).
+    """
+    normalize = getattr(cls, "normalize", None)
+    if normalize is not None:
+        data = normalize(data, where)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -141,7 +153,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch
     if hook is not None:
         return hook(value, where)
     if dataclasses.is_dataclass(tp):
-        return _build_dataclass(tp, value, where)
+        return build_section(tp, value, where)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (Union, types.UnionType):

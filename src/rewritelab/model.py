@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rewritelab.config import FieldError, from_dict
+from rewritelab.config import FieldError
 from rewritelab.errors import UserError
 from rewritelab.tokenizer import PAD_ID
 
@@ -44,14 +44,33 @@ DEFAULT_DECODE_BATCH = 256  # rows decoded together; larger batches fall out of 
 
 
 @dataclass
-class _ModelFields:
-    """The fields as written in YAML; `ModelConfig.from_config` resolves the preset around them."""
+class ModelConfig:
+    """GPT size. YAML `model: {preset: paper}` fills the preset's fields; explicit keys override them."""
 
     n_layer: int
     n_head: int
     d_model: int
     dropout: float = 0.0
     preset: str | None = None
+
+    @classmethod
+    def normalize(cls, value: Any, where: str) -> dict[str, Any]:
+        """`model: paper` is shorthand for `{preset: paper}`; a preset fills the fields not given."""
+        if isinstance(value, str):
+            value = {"preset": value}
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a mapping such as {{preset: cpu-small}}, got {value!r}")
+        preset = value.get("preset")
+        if preset is not None and preset not in MODEL_PRESETS:
+            raise UserError(f"{where}.preset: unknown preset {preset!r}; valid presets: {_preset_names()}")
+        merged = {**MODEL_PRESETS.get(preset, {}), **value}
+        missing = [k for k in ("n_layer", "n_head", "d_model") if k not in merged]
+        if missing:
+            raise UserError(
+                f"{where}: missing {', '.join(missing)}; give them or set {where}.preset "
+                f"to one of: {_preset_names()}"
+            )
+        return merged
 
     def validate(self) -> None:
         for name in ("n_layer", "n_head", "d_model"):
@@ -63,35 +82,6 @@ class _ModelFields:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise FieldError("dropout", f"must be in [0, 1), got {self.dropout}")
-        if self.preset is not None and self.preset not in MODEL_PRESETS:
-            raise FieldError("preset", f"unknown preset {self.preset!r}; valid presets: {_preset_names()}")
-
-
-@dataclass
-class ModelConfig(_ModelFields):
-    """GPT size. YAML `model: {preset: paper}` fills the preset's fields; explicit keys override them."""
-
-    @classmethod
-    def from_config(cls, value: Any, where: str) -> ModelConfig:
-        if isinstance(value, str):
-            value = {"preset": value}  # `model: paper` is shorthand for `model: {preset: paper}`
-        if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping such as {{preset: cpu-small}}, got {value!r}")
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = [k for k in value if k not in known]
-        if unknown:
-            raise UserError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(known)}")
-        preset = value.get("preset")
-        if preset is not None and preset not in MODEL_PRESETS:
-            raise UserError(f"{where}.preset: unknown preset {preset!r}; valid presets: {_preset_names()}")
-        merged = {**MODEL_PRESETS.get(preset, {}), **value}
-        missing = [k for k in ("n_layer", "n_head", "d_model") if k not in merged]
-        if missing:
-            raise UserError(
-                f"{where}: missing {', '.join(missing)}; give them or set {where}.preset "
-                f"to one of: {_preset_names()}"
-            )
-        return cls(**dataclasses.asdict(from_dict(_ModelFields, merged, where)))
 
     def to_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

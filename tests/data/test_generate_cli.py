@@ -111,7 +111,6 @@ BAD_DATA = [
     ({"noop_frac": 1.0}, "data.noop_frac"),
     ({"noop_frac": -0.1}, "data.noop_frac"),
     ({"examples_per_rule": 10}, "data.examples_per_rule"),
-    ({"budget": None}, "data.budget"),
     ({"budget": 39}, "data.budget"),
     ({"input_len": [12, 8]}, "data.input_len"),
     ({"replacement_len": [3, 1]}, "data.replacement_len"),
@@ -227,3 +226,17 @@ def test_module_entry_point(tmp_path):
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "data.alpha" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_examples_per_rule_alone_sets_s_and_both_explicit_is_an_error(tmp_path, capsys):
+    """S set directly (the paper's own parametrisation) needs no `budget: null`; both set is refused."""
+    data = {k: v for k, v in SMALL.items() if k != "budget"} | {"num_rules": 4, "examples_per_rule": 150}
+    out = tmp_path / "out"
+    assert generate(write_config(tmp_path, data), "--out", out) == 0
+    assert len((out / "train.jsonl").read_text(encoding="utf-8").splitlines()) == 600
+    spec = from_dict(DatasetSpec, {k: v for k, v in SMALL.items() if k != "budget"}, "data")
+    assert spec.budget == 1_000_000 and spec.examples_per_rule is None  # neither given: the default
+    both = dict(data, budget=600)
+    assert generate(write_config(tmp_path, both), "--out", tmp_path / "both") == 2
+    assert "not both" in capsys.readouterr().err
+    assert not (tmp_path / "both").exists()

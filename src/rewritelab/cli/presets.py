@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rewritelab.sweep import available_presets, preset_text
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -19,6 +17,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from rewritelab.sweep import available_presets, preset_text
+
     if args.name:
         print(preset_text(args.name), end="")
         return

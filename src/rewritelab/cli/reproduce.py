@@ -27,17 +27,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.sweep import contrast_sentences, format_table, summary_rows
+    from rewritelab.report import build_report, contrast_sentences, format_table, reproduce_rows
 
     sweep = load_from_args(args, args.preset)
     out = Path(args.out) if args.out else Path("runs") / sweep.name
     result = sweep_from_args(args, sweep, out)
     status = report_outcome(result)
-    rows = summary_rows(result.db_path, [r.run_id for r in result.runs])
+    rows = reproduce_rows(result.db_path, [r.run_id for r in result.runs])
     if not rows:
         return status or 1
-    from rewritelab.report import build_report
-
     report = build_report(out)
     print(format_table(rows))
     for sentence in contrast_sentences(sweep, rows):

@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from rewritelab.cli import add_set_option, positive_int
-from rewritelab.sweep import (
-    BACKENDS,
-    Sweep,
-    SweepResult,
-    expand,
-    load_sweep,
-    parse_seeds_option,
-    run_sweep,
-    validate_runs,
-)
+
+if TYPE_CHECKING:
+    from rewritelab.sweep import Sweep, SweepResult
+
+# rewritelab.sweep.BACKENDS (a test checks they agree): importing rewritelab.sweep here, where every command
+# registers its parser, would load torch at the start of every `rewritelab` command.
+BACKENDS = ("local", "ray")
 
 
 def register(subparsers) -> None:
@@ -66,11 +64,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_from_args(args: argparse.Namespace, source: str) -> Sweep:
+    from rewritelab.sweep import load_sweep, parse_seeds_option
+
     seeds = parse_seeds_option(args.seeds) if args.seeds is not None else None
     return load_sweep(source, args.overrides, seeds)
 
 
 def sweep_from_args(args: argparse.Namespace, sweep: Sweep, out: str | os.PathLike) -> SweepResult:
+    from rewritelab.sweep import run_sweep
+
     return run_sweep(sweep, out, backend=args.backend, workers=args.workers, ray_address=args.ray_address)
 
 
@@ -90,6 +92,8 @@ def report_outcome(result: SweepResult) -> int:
 def run(args: argparse.Namespace) -> int:
     sweep = load_from_args(args, args.source)
     if args.dry_run:
+        from rewritelab.sweep import expand, validate_runs
+
         runs = expand(sweep)
         validate_runs(runs)
         for spec in runs:

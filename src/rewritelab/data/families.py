@@ -22,13 +22,12 @@ blocks are not palindromes (a palindrome mirrored is just periodic).
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from rewritelab.config import FieldError, from_dict
+from rewritelab.config import FieldError, build_section
 from rewritelab.data.ranges import Context, IntRange, PatternBatch
 from rewritelab.errors import UserError
 
@@ -91,7 +90,7 @@ class Family:
         family_cls = FAMILIES.get(name) if isinstance(name, str) else None
         if family_cls is None:
             raise UserError(f"{where}: unknown family {name!r}; registered families: {_known()}")
-        return _build(family_cls, fields, where)
+        return build_section(family_cls, fields, where)
 
     def to_config(self) -> str | dict[str, Any]:
         """The bare name when every field has its default, otherwise the full mapping."""
@@ -99,28 +98,6 @@ class Family:
         if all(_is_default(f, values[f.name]) for f in dataclasses.fields(self)):
             return self.name
         return {"name": self.name, **{k: _to_plain(v) for k, v in values.items()}}
-
-
-def _build(cls: type[Family], fields: dict[str, Any], where: str) -> Family:
-    """Convert and check each field (like `config.from_dict`), then run the family's `validate()`."""
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in dataclasses.fields(cls)]
-    for key in fields:
-        if key not in known:
-            keys = ", ".join(["name", *known])
-            raise UserError(f"{where}: unknown key {key!r} for family {cls.name!r} (known keys: {keys})")
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in fields:
-            kwargs[f.name] = from_dict(hints[f.name], fields[f.name], f"{where}.{f.name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise UserError(f"{where}.{f.name}: required for family {cls.name!r}")
-    obj = cls(**kwargs)
-    try:
-        obj.validate()
-    except FieldError as e:
-        raise UserError(f"{where}.{e.field}: {e.message}") from None
-    return obj
 
 
 def _is_default(f: dataclasses.Field, value: Any) -> bool:

@@ -20,6 +20,7 @@ from rewritelab.data.ranges import Context, IntRange
 from rewritelab.errors import UserError
 
 _MAX_ALPHABET = 256  # strings are built as uint8 index arrays
+DEFAULT_BUDGET = 1_000_000  # the paper's training budget (examples), when neither budget nor S is set
 
 
 @dataclass(frozen=True)
@@ -29,35 +30,31 @@ class Occurrences:
     counts: tuple[int, ...] = (1,)
     weights: tuple[float, ...] | None = None  # None: uniform over counts
 
-    def __post_init__(self) -> None:  # Python-side construction; configs get `from_config`'s messages
-        if not self.counts or min(self.counts) < 1:
-            raise ValueError(f"Occurrences: counts must be >= 1, got {self.counts}")
-        if self.weights is not None and len(self.weights) != len(self.counts):
-            raise ValueError("Occurrences: one weight per count")
-
     @classmethod
-    def from_config(cls, value: Any, where: str) -> Occurrences:
+    def normalize(cls, value: Any, where: str) -> Any:
+        """`3` and `[1, 5, 10]` are shorthands for `{counts: ...}` (uniform weights)."""
         if isinstance(value, Occurrences):
-            return value
-        weights = None
+            return {"counts": value.counts, "weights": value.weights}
         if isinstance(value, dict):
-            unknown = set(value) - {"counts", "weights"}
-            if unknown:
-                raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r} (known keys: counts, weights)")
             if "counts" not in value:
                 raise UserError(f"{where}.counts: required, e.g. {{counts: [1, 5, 10], weights: [1, 1, 1]}}")
-            counts = _int_list(value["counts"], f"{where}.counts")
-            if value.get("weights") is not None:
-                weights = _weights(value["weights"], len(counts), f"{where}.weights")
-        else:
-            counts = _int_list(value, where)
-        if len(set(counts)) != len(counts):
-            raise UserError(
-                f"{where}: counts must be distinct, got {list(counts)}; use weights to favour one"
+            return value
+        return {"counts": value if isinstance(value, (list, tuple)) else [value]}
+
+    def validate(self) -> None:
+        if not self.counts:
+            raise FieldError("counts", "give at least one count")
+        if len(set(self.counts)) != len(self.counts):
+            raise FieldError("counts", f"must be distinct, got {list(self.counts)}; weights favour one")
+        if min(self.counts) < 1:
+            raise FieldError("counts", f"must be >= 1 (no-ops are set by noop_frac), got {list(self.counts)}")
+        if self.weights is not None and (
+            len(self.weights) != len(self.counts) or not all(math.isfinite(w) and w > 0 for w in self.weights)
+        ):
+            raise FieldError(
+                "weights",
+                f"expected {len(self.counts)} positive numbers (one per count), got {list(self.weights)}",
             )
-        if min(counts) < 1:
-            raise UserError(f"{where}: counts must be >= 1 (no-ops are set by noop_frac), got {list(counts)}")
-        return cls(counts, weights)
 
     def to_config(self) -> int | list[int] | dict[str, list]:
         if self.weights is not None:
@@ -76,22 +73,6 @@ class Occurrences:
         return rng.choice(counts, size=n, p=p)
 
 
-def _int_list(value: Any, where: str) -> tuple[int, ...]:
-    items = value if isinstance(value, (list, tuple)) else [value]
-    if not items or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-        raise UserError(f"{where}: expected an integer or a non-empty list of integers, got {value!r}")
-    return tuple(items)
-
-
-def _weights(value: Any, n: int, where: str) -> tuple[float, ...]:
-    ok = isinstance(value, (list, tuple)) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value
-    )
-    if not ok or len(value) != n:
-        raise UserError(f"{where}: expected {n} positive numbers (one per count), got {value!r}")
-    return tuple(float(v) for v in value)
-
-
 @dataclass(frozen=True)
 class DatasetSpec:
     """Every knob of a dataset (the `data:` config section). Defaults: the paper's main setting."""
@@ -103,7 +84,7 @@ class DatasetSpec:
     family: Family = field(default_factory=RandomFamily)
     test_family: Family | None = None
     num_rules: int = 1000
-    budget: int | None = 1_000_000
+    budget: int | None = None  # default DEFAULT_BUDGET, unless examples_per_rule is given
     examples_per_rule: int | None = None
     noop_frac: float = 0.0
     rule_distribution: Literal["uniform", "powerlaw"] = "uniform"
@@ -113,6 +94,11 @@ class DatasetSpec:
     test_rules: int = 100
     test_examples_per_rule: int = 10
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Setting S alone is enough: the default budget applies only when neither is given.
+        if self.budget is None and self.examples_per_rule is None:
+            object.__setattr__(self, "budget", DEFAULT_BUDGET)
 
     @property
     def train_examples(self) -> int:
@@ -140,6 +126,13 @@ class DatasetSpec:
                     family.validate()
             except FieldError as e:
                 raise FieldError(f"{name}.{e.field}", e.message) from None
+        for name in ("occurrences", "test_occurrences"):
+            occurrences = getattr(self, name)
+            try:
+                if occurrences is not None:
+                    occurrences.validate()
+            except FieldError as e:
+                raise FieldError(f"{name}.{e.field}", e.message) from None
         self._check_sizes()
         self._check_budget()
         if not 0.0 <= self.noop_frac < 1.0:
@@ -164,12 +157,10 @@ class DatasetSpec:
             raise FieldError("seed", f"must be >= 0, got {self.seed}")
 
     def _check_budget(self) -> None:
-        if (self.budget is None) == (self.examples_per_rule is None):
-            both = self.budget is not None
+        if self.budget is not None and self.examples_per_rule is not None:
             raise FieldError(
-                "budget" if not both else "examples_per_rule",
-                "set exactly one of budget (total training examples) and examples_per_rule"
-                + ("; add `budget: null` to use examples_per_rule" if both else ""),
+                "examples_per_rule",
+                "set one of budget (total training examples, I x S) and examples_per_rule (S), not both",
             )
         if self.examples_per_rule is not None and self.examples_per_rule < 1:
             raise FieldError("examples_per_rule", f"must be >= 1, got {self.examples_per_rule}")

@@ -25,18 +25,15 @@ from hypothesis import strategies as st
 from rewritelab.cli import main
 from rewritelab.errors import UserError
 from rewritelab.sweep import (
-    RunRow,
     Sweep,
-    _slug,
-    contrast_sentences,
     expand,
-    format_table,
     load_sweep,
     parse_seeds_option,
     parse_sweep,
     plan_workers,
     prepare_sweep_dir,
 )
+from rewritelab.sweep.grid import value_slug
 
 BASE = {
     "data": {"alphabet": "abc", "num_rules": 5, "budget": 100},
@@ -108,6 +105,10 @@ def test_values_with_equal_slugs_get_distinct_ids():
     assert ids == [
         r.run_id for r in expand(sweep_of([{"data.alphabet": ["1", 1, "a/b", "a_b", long_value]}]))
     ]
+
+
+def test_a_float_value_slug_is_its_repr():
+    assert value_slug(0.5) == "0.5"
 
 
 def test_same_short_name_in_two_sections_uses_the_full_path():
@@ -202,67 +203,6 @@ def test_duplicate_grid_values_are_refused():
         expand(sweep_of([{"data.num_rules": [3, 3]}]))
 
 
-# --- the reproduce summary ----------------------------------------------------------------------------
-
-
-def row(run_id, num_rules, seen, unseen, seed=0, noop=0.0):
-    return RunRow(
-        run_id=run_id,
-        num_rules=num_rules,
-        examples_per_rule=1000 / num_rules,
-        budget=1000,
-        rule_distribution="uniform",
-        alpha=1.0,
-        noop_frac=noop,
-        family="random",
-        seed=seed,
-        accuracy={"test_seen": seen, "test_unseen": unseen},
-        ci={"test_seen": (seen - 0.01, seen + 0.01), "test_unseen": (unseen - 0.02, unseen + 0.02)},
-    )
-
-
-def test_contrast_sentence_is_computed_from_the_rows():
-    sweep = sweep_of([{"data.num_rules": [10, 100, 1000]}], seeds=[0, 1])
-    rows = [
-        row("num_rules=10.seed=0", 10, 0.99, 0.02),
-        row("num_rules=10.seed=1", 10, 0.97, 0.04),
-        row("num_rules=100.seed=0", 100, 0.9, 0.5),
-        row("num_rules=1000.seed=0", 1000, 0.95, 0.9),
-        row("num_rules=1000.seed=1", 1000, 0.93, 0.8),
-    ]
-    (sentence,) = contrast_sentences(sweep, rows)
-    assert sentence == (
-        "Unseen-rule accuracy rises from 3.0% with 10 rules to 85.0% with 1000 rules at the same budget of "
-        "1000 examples (seen-rule accuracy 98.0% / 94.0%, mean of 2 seeds)."
-    )
-    falling = [row("num_rules=10.seed=0", 10, 0.9, 0.5), row("num_rules=1000.seed=0", 1000, 0.9, 0.1)]
-    assert "falls from 50.0%" in contrast_sentences(sweep_of([{"data.num_rules": [10, 1000]}]), falling)[0]
-
-
-def test_contrast_is_per_group_of_the_other_parameters_and_absent_without_num_rules():
-    sweep = sweep_of([{"data.noop_frac": [0.0, 0.3]}, {"data.num_rules": [10, 1000]}])
-    rows = [
-        row(
-            r.run_id,
-            r.params["data.num_rules"],
-            0.9,
-            0.1 if r.params["data.num_rules"] == 10 else 0.8,
-            noop=r.params["data.noop_frac"],
-        )
-        for r in expand(sweep)
-    ]
-    sentences = contrast_sentences(sweep, rows)
-    assert len(sentences) == 2 and "(noop_frac 0.0)" in sentences[0] and "(noop_frac 0.3)" in sentences[1]
-    assert contrast_sentences(sweep_of([{"data.noop_frac": [0.0, 0.3]}]), rows) == []
-
-
-def test_table_has_one_line_per_run_with_both_accuracies():
-    table = format_table([row("num_rules=10.seed=0", 10, 0.99, 0.02)]).splitlines()
-    assert len(table) == 3 and table[0].split()[:3] == ["run", "I", "S"]
-    assert "99.0% [98.0, 100.0]" in table[2] and "2.0% [0.0, 4.0]" in table[2]
-    assert _slug(0.5) == "0.5"
-
-
 # --- CLI bad input: one line on stderr, exit 2 --------------------------------------------------------
 
 
@@ -326,6 +266,16 @@ def test_cli_unreachable_ray_address_exits_2_quickly(tmp_path, capsys):
         code == 2 and "--ray-address 127.0.0.1:1: unreachable" in err and len(err.strip().splitlines()) == 1
     )
     assert time.monotonic() - start < 10 and not (tmp_path / "o").exists()
+
+
+def test_cli_backend_choices_are_the_sweep_backends_and_start_up_skips_torch():
+    from rewritelab.cli import sweep as cli_sweep
+    from rewritelab.sweep import BACKENDS
+
+    assert cli_sweep.BACKENDS == BACKENDS
+    code = "import sys; import rewritelab.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert probe.stdout.strip() == "False", probe.stderr
 
 
 def test_missing_ray_names_the_extra(monkeypatch, tmp_path, capsys):

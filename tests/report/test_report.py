@@ -9,6 +9,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +17,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _fakes import (
-    RULES,
-    e1_points,
-    e2_points,
-    e3_points,
-    e4_points,
-    e5_points,
-    make_sweep,
-)
 from rewritelab.cli import main
 from rewritelab.errors import UserError
 from rewritelab.report import (
@@ -43,6 +35,18 @@ from rewritelab.report import (
     wilson,
 )
 from rewritelab.store import export, load_results
+
+# tests/_fakes.py lies one level up (it moves into a conftest.py later)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _fakes import (  # noqa: E402
+    RULES,
+    e1_points,
+    e2_points,
+    e3_points,
+    e4_points,
+    e5_points,
+    make_sweep,
+)
 
 ALL = {"e1_rules", "e2_noop", "e3_alpha", "e4_family", "e5_occurrences", "learning_curves"}
 CASES = {
@@ -305,7 +309,7 @@ def test_a_csv_published_with_its_runs_metrics_regenerates_every_figure(sweeps, 
 
 
 def test_a_failed_build_leaves_the_previous_report_untouched(sweeps, reports, monkeypatch):
-    import rewritelab.report as report_module
+    import rewritelab.report.html as report_module
 
     before = {p.name: p.read_bytes() for p in reports["e1"].parent.iterdir()}
 

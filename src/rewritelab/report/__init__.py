@@ -1,0 +1,38 @@
+"""The report of a sweep: the paper's figures (PNG + SVG), one self-contained `report.html`, and the
+summary table and sentences of `rewritelab reproduce`.
+
+`runs` turns results rows into runs with their conditions and statistics over seeds, `figures` and
+`curves` draw, `tables` formats tables, and `html` builds the report directory.
+"""
+
+from rewritelab.report.curves import read_curves
+from rewritelab.report.figures import cell_point, figure_alpha, figure_noop, figure_rules
+from rewritelab.report.html import build_report
+from rewritelab.report.runs import Context, aggregate, load_runs, t_quantile, varying, wilson
+from rewritelab.report.tables import (
+    RunRow,
+    contrast_sentences,
+    format_table,
+    occurrence_tables,
+    reproduce_rows,
+)
+
+__all__ = [
+    "Context",
+    "RunRow",
+    "aggregate",
+    "build_report",
+    "cell_point",
+    "contrast_sentences",
+    "figure_alpha",
+    "figure_noop",
+    "figure_rules",
+    "format_table",
+    "load_runs",
+    "occurrence_tables",
+    "read_curves",
+    "reproduce_rows",
+    "t_quantile",
+    "varying",
+    "wilson",
+]

@@ -1,0 +1,321 @@
+"""The figures of a report, one function per experiment; each returns (figure, caption) or None.
+
+Everything is deterministic: fixed sizes and DPI, a fixed SVG hash salt, no dates, sorted inputs, so
+the same results give the same bytes. Figures are drawn on `matplotlib.figure.Figure` (Agg for PNG)
+without pyplot, so building a report never changes the caller's matplotlib backend or state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from rewritelab.report.runs import (
+    NUMERIC,
+    Context,
+    Run,
+    _key_label,
+    _split_points,
+    aggregate,
+    group,
+    label,
+    wilson,
+)
+from rewritelab.report.tables import occurrence_tables
+
+SPLITS = ("test_unseen", "test_seen")
+SPLIT_TITLES = {"test_unseen": "unseen rules (test_unseen)", "test_seen": "seen rules (test_seen)"}
+DPI = 100
+RC = {
+    "svg.hashsalt": "rewritelab",
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Drawing helpers
+
+
+def _colours(n: int, sequential: bool) -> list[Any]:
+    from matplotlib import colormaps
+
+    if sequential and n > 1:
+        cmap = colormaps["viridis"]
+        return [cmap(0.85 * i / (n - 1)) for i in range(n)]
+    cmap = colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+def _line_colours(conds: Sequence[str], n: int) -> list[Any]:
+    """One colour per line; a sequential map when the lines are the values of one numeric condition."""
+    return _colours(n, sequential=len(conds) == 1 and conds[0] in NUMERIC)
+
+
+def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return math.ceil(n / cols), cols
+
+
+def _rules_axis(ax, runs: Sequence[Run]) -> None:
+    """A log x axis for I, ticked at the sweep's values when there are few (log ticks would read 4×10⁰)."""
+    values = sorted({r.cond["num_rules"] for r in runs if r.cond["num_rules"]})
+    ax.set_xscale("log")
+    if len(values) <= 10:
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+    ax.set_xlabel("number of training rules I")
+
+
+def _accuracy_axis(ax, title: str) -> None:
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Figures: each returns (figure, caption) or None when it does not apply
+
+
+def figure_rules(ctx: Context):
+    """E1: accuracy vs I (log), one line per value of the other varying conditions, seen beside unseen."""
+    if "num_rules" not in ctx.varying:
+        return None
+    lines = [c for c in ctx.varying if c != "num_rules"]
+    groups = group(ctx.runs, lines)
+    colours = _line_colours(lines, len(groups))
+    fig = _new_figure(11, 4.2)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, split in zip(axes, SPLITS, strict=True):
+        for (key, members), colour in zip(groups, colours, strict=True):
+            _plot_mean_line(ax, members, "num_rules", split, colour, _key_label(lines, key, ctx.scale_name))
+        _rules_axis(ax, ctx.runs)
+        _accuracy_axis(ax, SPLIT_TITLES[split])
+    if lines:
+        axes[0].legend(loc="upper left")
+    fig.suptitle("Accuracy vs number of training rules")
+    caption = (
+        "Exact-match accuracy against the number of distinct training rules I (log scale). "
+        f"{_band_note(ctx.runs)}"
+    )
+    return fig, caption
+
+
+def _plot_mean_line(ax, runs: list[Run], x_cond: str, split: str, colour, name: str) -> None:
+    xs, means, lows, highs = [], [], [], []
+    for (x,), members in group(runs, [x_cond]):
+        points = _split_points(members, split)
+        if x is None or not points:
+            continue
+        mean, low, high = aggregate(points)
+        xs.append(x)
+        means.append(mean)
+        lows.append(low)
+        highs.append(high)
+    if not xs:
+        return
+    ax.plot(xs, means, marker="o", markersize=4, color=colour, label=name)
+    ax.fill_between(xs, lows, highs, color=colour, alpha=0.18, linewidth=0)
+
+
+def _band_note(runs: Sequence[Run]) -> str:
+    seeds = {r.seed for r in runs}
+    if len(seeds) >= 2:
+        return f"Mean over {len(seeds)} seeds; bands are 95% confidence intervals across seeds (Student t)."
+    return "One seed; bands are the run's 95% bootstrap confidence interval."
+
+
+def figure_alpha(ctx: Context):
+    """E3: accuracy vs α (log; smaller = more skewed), uniform as its own marker at the right."""
+    if "dist" not in ctx.varying:
+        return None
+    lines = [c for c in ctx.varying if c != "dist"]
+    groups = group(ctx.runs, lines)
+    colours = _line_colours(lines, len(groups))
+    alphas = sorted({r.cond["alpha"] for r in ctx.runs if r.cond["alpha"] is not None})
+    uniform_x = (alphas[-1] if alphas else 1.0) * 3
+    fig = _new_figure(11, 4.2)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, split in zip(axes, SPLITS, strict=True):
+        for (key, members), colour in zip(groups, colours, strict=True):
+            name = _key_label(lines, key, ctx.scale_name)
+            powerlaw = [r for r in members if r.cond["alpha"] is not None]
+            _plot_mean_line(ax, powerlaw, "alpha", split, colour, name)
+            uniform = _split_points([r for r in members if r.cond["dist"] == "uniform"], split)
+            if uniform:
+                mean, low, high = aggregate(uniform)
+                ax.errorbar([uniform_x], [mean], yerr=[[mean - low], [high - mean]], marker="s", color=colour,
+                            markersize=6, capsize=3, label=None if powerlaw else name)  # fmt: skip
+        ax.set_xscale("log")
+        ticks = [*alphas, uniform_x]
+        ax.set_xticks(ticks, [f"{a:g}" for a in alphas] + ["uniform"])
+        ax.minorticks_off()
+        if alphas:
+            ax.axvline((alphas[-1] * uniform_x) ** 0.5, color="0.6", linestyle=":", linewidth=1)
+        ax.set_xlabel("power-law α (smaller = more skewed rule frequencies)")
+        _accuracy_axis(ax, SPLIT_TITLES[split])
+    if lines:
+        axes[0].legend(loc="lower right")
+    fig.suptitle("Robustness to skewed rule frequencies")
+    caption = (
+        "Accuracy against the power-law shape α of the per-rule example counts; squares on the right are "
+        f"uniform counts. {_band_note(ctx.runs)}"
+    )
+    return fig, caption
+
+
+def figure_noop(ctx: Context):
+    """E2: unseen-rule accuracy on no-op vs applied examples vs I, one panel per training no-op share."""
+    if not any(_noop_cell(r, "true") for r in ctx.runs):
+        return None
+    shares = group(ctx.runs, ["noop_frac"])
+    lines = [c for c in ctx.varying if c not in ("noop_frac", "num_rules")]
+    rows, cols = _grid(len(shares))
+    fig = _new_figure(4.2 * cols + 0.6, 3.6 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
+    for ax, ((share,), members) in zip(axes, shares, strict=False):
+        groups = group(members, lines)
+        colours = _line_colours(lines, len(groups))
+        for (key, line_runs), colour in zip(groups, colours, strict=True):
+            prefix = _key_label(lines, key, ctx.scale_name) + ": " if lines else ""
+            for case, style in (("false", "-"), ("true", "--")):
+                name = prefix + ("no-op inputs" if case == "true" else "applied (pattern present)")
+                _plot_cell_line(ax, line_runs, case, colour, style, name)
+        _rules_axis(ax, ctx.runs)
+        _accuracy_axis(ax, f"training {label('noop_frac', share)}")
+        ax.legend(loc="lower right")
+    for ax in axes[len(shares) :]:
+        ax.set_visible(False)
+    fig.suptitle("No-op vs applied examples (unseen rules)")
+    caption = (
+        "Unseen-rule accuracy split by whether the input contains the pattern (applied, solid) or not "
+        "(no-op: the answer is the input, dashed), one panel per share of no-op training examples. "
+        "Bands: 95% CI across seeds, or a single run's CI for the cell."
+    )
+    return fig, caption
+
+
+def _noop_cell(run: Run, case: str) -> dict[str, Any] | None:
+    cell = run.breakdown.get("test_unseen", {}).get("noop", {}).get(case)
+    return cell if isinstance(cell, dict) and cell.get("n") else None
+
+
+def cell_point(cell: dict[str, Any]) -> tuple[float, float, float]:
+    """A breakdown cell → (accuracy, low, high): its own bootstrap CI, else the Wilson interval."""
+    accuracy = float(cell["accuracy"])
+    ci = cell.get("ci95")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        return accuracy, float(ci[0]), float(ci[1])
+    return (accuracy, *wilson(accuracy, int(cell["n"])))
+
+
+def _plot_cell_line(ax, runs: list[Run], case: str, colour, style: str, name: str) -> None:
+    xs, means, lows, highs = [], [], [], []
+    for (x,), members in group(runs, ["num_rules"]):
+        cells = [c for c in (_noop_cell(r, case) for r in members) if c is not None]
+        if x is None or not cells:
+            continue
+        mean, low, high = aggregate([cell_point(c) for c in cells])
+        xs.append(x)
+        means.append(mean)
+        lows.append(low)
+        highs.append(high)
+    if not xs:
+        return
+    ax.plot(xs, means, marker="o", markersize=4, color=colour, linestyle=style, label=name)
+    ax.fill_between(xs, lows, highs, color=colour, alpha=0.12, linewidth=0)
+
+
+def figure_family(ctx: Context):
+    """E4: accuracy per training family, seen and unseen bars, one panel per value of the others."""
+    if "family" not in ctx.varying:
+        return None
+    facets = group(ctx.runs, [c for c in ctx.varying if c != "family"])
+    facet_conds = [c for c in ctx.varying if c != "family"]
+    families = [k[0] for k, _ in group(ctx.runs, ["family"])]
+    rows, cols = _grid(len(facets), 3)
+    fig = _new_figure(4.6 * cols + 2.2, (0.45 * len(families) + 1.4) * rows)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True).ravel()
+    colours = {"test_seen": "#9ecae1", "test_unseen": "#08519c"}
+    height = 0.38
+    for ax, (key, members) in zip(axes, facets, strict=False):
+        by_family = dict(group(members, ["family"]))
+        for offset, split in ((-height / 2, "test_seen"), (height / 2, "test_unseen")):
+            ys, means, errors = [], [], [[], []]
+            for i, fam in enumerate(families):
+                points = _split_points(by_family.get((fam,), []), split)
+                if not points:
+                    continue
+                mean, low, high = aggregate(points)
+                ys.append(i + offset)
+                means.append(mean)
+                errors[0].append(mean - low)
+                errors[1].append(high - mean)
+            ax.barh(ys, means, height=height, xerr=errors, color=colours[split], capsize=2,
+                    label=SPLIT_TITLES[split])  # fmt: skip
+        ax.set_yticks(range(len(families)), [str(f) for f in families])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.03)
+        ax.set_xlabel("accuracy")
+        ax.set_title(_key_label(facet_conds, key, ctx.scale_name))
+    for ax in axes[len(facets) :]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2)
+    fig.suptitle("Accuracy per training rule family")
+    caption = (
+        "Exact-match accuracy of models trained on each family of rules, on seen rules (light) and unseen "
+        f"rules (dark). {_band_note(ctx.runs)}"
+    )
+    return fig, caption
+
+
+def figure_occurrences(ctx: Context):
+    """E5 as a heatmap: rows = training occurrences, columns = I, cells = mean unseen accuracy."""
+    tables = occurrence_tables(ctx)
+    if not tables:
+        return None
+    import numpy as np
+
+    rows, cols = _grid(len(tables), 2)
+    n_rows = max(len(t[1]) for t in tables)
+    n_cols = max(len(t[2]) for t in tables)
+    fig = _new_figure((0.9 * n_cols + 2.8) * cols + 0.8, (0.5 * n_rows + 1.6) * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    image = None
+    for ax, (title, row_keys, col_keys, values) in zip(axes, tables, strict=False):
+        grid = np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
+        image = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if v < 0.6 else "black")  # fmt: skip
+        ax.set_xticks(range(len(col_keys)), [f"{c:g}" for c in col_keys])
+        ax.set_yticks(range(len(row_keys)), [str(r) for r in row_keys])
+        ax.set_xlabel("number of training rules I")
+        ax.set_ylabel("pattern occurrences per training input")
+        ax.grid(False)
+        ax.set_title(title if len(tables) > 1 else "unseen-rule accuracy")
+    for ax in axes[len(tables) :]:
+        ax.set_visible(False)
+    fig.colorbar(image, ax=list(axes[: len(tables)]), shrink=0.9, label="unseen-rule accuracy")
+    fig.suptitle("Input diversity: occurrences of the pattern in training inputs")
+    caption = (
+        "Mean unseen-rule accuracy (over seeds) for each count of pattern occurrences in the training "
+        "inputs (a list = a mixture) and each number of training rules I."
+    )
+    return fig, caption

@@ -1,0 +1,227 @@
+"""Tables: the HTML tables of a report (E5 occurrences, the results table) and, for `rewritelab
+reproduce`, the fixed-width table of finished runs and the measured contrast sentences."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rewritelab.report.runs import Context, _key_label, _split_points, aggregate, group
+from rewritelab.store import load_results
+from rewritelab.sweep.grid import Sweep, expand, value_slug
+
+# ---------------------------------------------------------------------------------------------------------
+# HTML tables
+
+
+def occurrence_tables(ctx: Context) -> list[tuple[str, list[Any], list[Any], list[list[float | None]]]]:
+    """E5: per facet, (title, occurrence labels, I values, mean unseen accuracy[row][col])."""
+    if "occurrences" not in ctx.varying:
+        return []
+    facet_conds = [c for c in ctx.varying if c not in ("occurrences", "num_rules")]
+    tables = []
+    for key, members in group(ctx.runs, facet_conds):
+        row_keys = [k[0] for k, _ in group(members, ["occurrences"])]
+        col_keys = [k[0] for k, _ in group(members, ["num_rules"])]
+        cells = dict(group(members, ["occurrences", "num_rules"]))
+        values = []
+        for occ in row_keys:
+            row = []
+            for rules in col_keys:
+                points = _split_points(cells.get((occ, rules), []), "test_unseen")
+                row.append(aggregate(points)[0] if points else None)
+            values.append(row)
+        tables.append((_key_label(facet_conds, key, ctx.scale_name), row_keys, col_keys, values))
+    return tables
+
+
+def occurrence_tables_html(ctx: Context) -> str:
+    """E5 as HTML tables, the layout of the paper's table (rows: training occurrences, columns: I)."""
+    tables = occurrence_tables(ctx)
+    parts = []
+    for title, row_keys, col_keys, values in tables:
+        header = ["training occurrences \\ I", *(f"{c:g}" for c in col_keys)]
+        rows = [
+            [str(occ), *("-" if v is None else f"{v:.2f}" for v in row)]
+            for occ, row in zip(row_keys, values, strict=True)
+        ]
+        if len(tables) > 1:
+            parts.append(f"<h3>{_e(title)}</h3>")
+        parts.append(_html_table(header, rows, text_columns={0}))
+    return "".join(parts)
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: set[int]) -> str:
+    def cell(tag: str, i: int, text: str) -> str:
+        cls = ' class="text"' if i in text_columns else ""
+        return f"<{tag}{cls}>{_e(text)}</{tag}>"
+
+    head = "<tr>" + "".join(cell("th", i, h) for i, h in enumerate(header)) + "</tr>"
+    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead>{head}</thead><tbody>{body}</tbody></table></div>'
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The reproduce table and sentences (for `rewritelab reproduce`)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One finished run, the columns of the reproduce table."""
+
+    run_id: str
+    num_rules: int | None
+    examples_per_rule: float | None
+    budget: int | None
+    rule_distribution: str | None
+    alpha: float | None
+    noop_frac: float | None
+    family: str | None
+    seed: int | None
+    accuracy: dict[str, float]
+    ci: dict[str, tuple[float, float]]  # splits without a confidence interval are left out
+
+
+def reproduce_rows(db_path: Path, run_ids: Sequence[str]) -> list[RunRow]:
+    """Rows of the results database for `run_ids` (in that order), one per run with both splits merged."""
+    frame = load_results(db_path)
+    rows = []
+    for run_id in run_ids:
+        part = frame[frame["run_id"] == run_id]
+        if part.empty:
+            continue
+        first = part.iloc[0]
+        accuracy = {r["split"]: float(r["accuracy"]) for _, r in part.iterrows()}
+        ci = {
+            r["split"]: (_opt(r, "ci_low", float), _opt(r, "ci_high", float))
+            for _, r in part.iterrows()
+            if _opt(r, "ci_low", float) is not None and _opt(r, "ci_high", float) is not None
+        }
+        rows.append(
+            RunRow(
+                run_id=run_id,
+                num_rules=_opt(first, "num_rules", int),
+                examples_per_rule=_opt(first, "examples_per_rule", float),
+                budget=_opt(first, "budget", int),
+                rule_distribution=_opt(first, "rule_distribution", str),
+                alpha=_opt(first, "alpha", float),
+                noop_frac=_opt(first, "noop_frac", float),
+                family=_opt(first, "family", str),
+                seed=_opt(first, "seed", int),
+                accuracy=accuracy,
+                ci=ci,
+            )
+        )
+    return rows
+
+
+def _opt(row: Any, key: str, cast: type) -> Any:
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return cast(value)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _acc_cell(row: RunRow, split: str) -> str:
+    if split not in row.accuracy:
+        return "-"
+    if split not in row.ci:
+        return _pct(row.accuracy[split])
+    low, high = row.ci[split]
+    return f"{_pct(row.accuracy[split])} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def format_table(rows: Sequence[RunRow]) -> str:
+    """A fixed-width text table: per run I, S, α, no-op share, family, seen / unseen accuracy (95% CI)."""
+    header = ["run", "I", "S", "alpha", "no-op", "family", "seen acc [95% CI]", "unseen acc [95% CI]"]
+    body = []
+    for r in rows:
+        alpha = "uniform" if r.rule_distribution == "uniform" else _num(r.alpha)
+        body.append(
+            [
+                r.run_id,
+                _num(r.num_rules),
+                _num(r.examples_per_rule),
+                alpha,
+                _num(r.noop_frac),
+                r.family or "-",
+                _acc_cell(r, "test_seen"),
+                _acc_cell(r, "test_unseen"),
+            ]
+        )
+    widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *body]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def contrast_sentences(sweep: Sweep, rows: Sequence[RunRow]) -> list[str]:
+    """For sweeps over the number of rules: the measured unseen-accuracy contrast, fewest vs most rules.
+
+    Seeds are averaged; when other parameters vary too, one sentence per combination of their values.
+    """
+    if "data.num_rules" not in sweep.params or not rows:
+        return []
+    by_id = {r.run_id: r for r in rows}
+    others = [p for p in sweep.params if p != "data.num_rules"]
+    groups: dict[str, dict[int, list[RunRow]]] = {}
+    for run in expand(sweep):
+        row = by_id.get(run.run_id)
+        if row is None or row.num_rules is None:
+            continue
+        label = ", ".join(f"{p.rsplit('.', 1)[-1]} {value_slug(run.params[p])}" for p in others)
+        groups.setdefault(label, {}).setdefault(row.num_rules, []).append(row)
+    sentences = []
+    for label, by_rules in groups.items():
+        if len(by_rules) < 2:
+            continue
+        few, many = min(by_rules), max(by_rules)
+        sentences.append(_contrast(few, by_rules[few], many, by_rules[many], label))
+    return sentences
+
+
+def _mean(rows: Sequence[RunRow], split: str) -> float | None:
+    values = [r.accuracy[split] for r in rows if split in r.accuracy]
+    return sum(values) / len(values) if values else None
+
+
+def _contrast(few: int, few_rows: list[RunRow], many: int, many_rows: list[RunRow], label: str) -> str:
+    lo, hi = _mean(few_rows, "test_unseen"), _mean(many_rows, "test_unseen")
+    shown_lo, shown_hi = round(100 * (lo or 0), 1), round(100 * (hi or 0), 1)  # as printed
+    verb = "rises from" if shown_lo < shown_hi else "falls from" if shown_lo > shown_hi else "is"
+    link = "to" if verb != "is" else "and"
+    budgets = {r.budget for r in few_rows + many_rows}
+    if len(budgets) == 1 and None not in budgets:
+        scale = f"at the same budget of {budgets.pop()} examples"
+    else:
+        per_rule = (_num(few_rows[0].examples_per_rule), _num(many_rows[0].examples_per_rule))
+        scale = f"with {per_rule[0]} and {per_rule[1]} examples per rule"
+    seeds = len(few_rows)
+    seed_note = f", mean of {seeds} seeds" if seeds > 1 else ""
+    cond = f" ({label})" if label else ""
+    seen = f"{_pct(_mean(few_rows, 'test_seen'))} / {_pct(_mean(many_rows, 'test_seen'))}"
+    return (
+        f"Unseen-rule accuracy {verb} {_pct(lo)} with {few} rules {link} {_pct(hi)} with {many} rules {scale}"
+        f"{cond} (seen-rule accuracy {seen}{seed_note})."
+    )

@@ -1,0 +1,37 @@
+"""Sweeps: a preset or sweep file (base run config × grid × seeds) → run directories → one results database.
+
+`presets` finds and loads the packaged presets, `grid` parses a sweep and expands it into runs with stable
+ids, `backends` trains runs (local processes or Ray tasks) and `runner` drives a whole sweep, idempotently.
+"""
+
+from rewritelab.sweep.backends import BACKENDS, plan_workers
+from rewritelab.sweep.grid import (
+    Axis,
+    RunSpec,
+    Sweep,
+    expand,
+    parse_seeds_option,
+    parse_sweep,
+    validate_runs,
+)
+from rewritelab.sweep.presets import available_presets, load_sweep, preset_names, preset_text
+from rewritelab.sweep.runner import SweepResult, prepare_sweep_dir, run_sweep
+
+__all__ = [
+    "BACKENDS",
+    "Axis",
+    "RunSpec",
+    "Sweep",
+    "SweepResult",
+    "available_presets",
+    "expand",
+    "load_sweep",
+    "parse_seeds_option",
+    "parse_sweep",
+    "plan_workers",
+    "prepare_sweep_dir",
+    "preset_names",
+    "preset_text",
+    "run_sweep",
+    "validate_runs",
+]

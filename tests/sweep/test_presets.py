@@ -1,0 +1,188 @@
+"""Packaged presets: each loads, expands, and every expanded run config is a valid `RunConfig`.
+
+No training here: a preset with a typo in a grid value must fail in this test, not hours into a sweep.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import yaml
+
+from rewritelab.cli import main
+from rewritelab.config import dump_yaml
+from rewritelab.run import load_run_config
+from rewritelab.sweep import available_presets, expand, load_sweep, preset_names, preset_text
+
+NAMES = preset_names()
+EXPERIMENTS = ["e1", "e2", "e3", "e4", "e5"]
+
+
+def test_demo_and_every_experiment_exist_at_both_scales():
+    expected = {"demo"} | {f"{e}-{scale}" for e in EXPERIMENTS for scale in ("cpu", "paper")}
+    assert expected <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_preset_expands_into_valid_run_configs(name, tmp_path):
+    sweep = load_sweep(name)
+    assert sweep.description and "\n" not in sweep.description
+    runs = expand(sweep)
+    assert runs and len({r.run_id for r in runs}) == len(runs)
+    for run in runs:
+        path = tmp_path / f"{run.run_id}.yaml"
+        path.write_text(yaml.safe_dump(run.config))
+        cfg = load_run_config(path, [])
+        assert cfg.data.seed == cfg.train.seed == run.seed
+        # the resolved config round-trips: what a run directory records loads back the same
+        path.write_text(dump_yaml(cfg))
+        assert load_run_config(path, []) == cfg
+
+
+def test_e1_cpu_spans_at_least_two_decades_of_rules():
+    values = [r.params["data.num_rules"] for r in expand(load_sweep("e1-cpu")) if r.seed == 0]
+    assert len(set(values)) >= 7
+    assert math.log10(max(values) / min(values)) >= 2
+
+
+def test_paper_presets_use_the_papers_setting():
+    for experiment in EXPERIMENTS:
+        sweep = load_sweep(f"{experiment}-paper")
+        data, train = sweep.base["data"], sweep.base["train"]
+        assert data["alphabet"] == "abcdefghijklmnopqrstuvwxyz"
+        assert data["budget"] == 10**6 and data["replacement_len"] == [1, 20]
+        assert sweep.base["model"] == {"preset": "paper"}
+        assert float(train["lr"]) == 1e-3 and train["schedule"] == "linear" and train["epochs"] == 50
+        assert train["device"] == "auto" and len(sweep.seeds) == 3
+    e1 = [r.params["data.num_rules"] for r in expand(load_sweep("e1-paper")) if r.seed == 0]
+    assert e1 == [10, 20, 50, 100, 200, 300, 400, 500, 600, 1000, 2000, 2500, 5000, 10000, 100000, 1000000]
+    e3 = expand(load_sweep("e3-paper"))
+    powerlaw = {r.params["data.alpha"] for r in e3 if r.params["data.rule_distribution"] == "powerlaw"}
+    assert powerlaw == {2, 1, 0.5, 0.2, 0.1, 0.07, 0.03}
+    assert any(r.params["data.rule_distribution"] == "uniform" for r in e3)
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_e5_inputs_can_hold_the_most_occurrences():
+    for name in ("e5-cpu", "e5-paper"):
+        for run in expand(load_sweep(name)):
+            data = run.config["data"]
+            most = max(as_list(data["test_occurrences"]) + as_list(data["occurrences"]))
+            assert most * max(as_list(data["pattern_len"])) <= min(as_list(data["input_len"]))
+
+
+def test_demo_is_a_few_runs_over_the_number_of_rules():
+    runs = expand(load_sweep("demo"))
+    rules = sorted(r.params["data.num_rules"] for r in runs)
+    assert 2 <= len(runs) <= 4 and len(set(rules)) == len(runs)
+    assert rules[0] <= 10 and rules[-1] >= 1000  # the contrast it must show: few vs many rules
+
+
+def test_cli_lists_and_prints_presets(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name, description in available_presets().items():
+        assert f"{name}" in out and description in out
+    assert main(["presets", "demo"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == yaml.safe_load(preset_text("demo"))
+    assert main(["presets", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "available:" in err
+
+
+# --- include: ------------------------------------------------------------------------------------------
+
+
+def test_bases_are_not_listed_nor_runnable_by_name_but_can_be_included(tmp_path, capsys):
+    assert not [name for name in NAMES if name.startswith("_")]
+    assert main(["sweep", "_base-cpu", "--out", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "shared base for `include: _base-cpu`" in err
+    path = tmp_path / "mine.yaml"
+    path.write_text("include: _base-cpu\ngrid:\n  - data.num_rules: [10, 20]\n")
+    sweep = load_sweep(str(path))
+    assert sweep.base == load_sweep("e1-cpu").base and [r.run_id for r in expand(sweep)] == [
+        "num_rules=10.seed=0",
+        "num_rules=20.seed=0",
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_printed_preset_is_resolved_and_loads_back_as_the_same_sweep(name, tmp_path):
+    text = preset_text(name)
+    assert text.startswith("description: ") and "\n# " in text and "include" not in yaml.safe_load(text)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    mine, packaged = load_sweep(str(path)), load_sweep(name)
+    assert (mine.base, mine.grid, mine.seeds, mine.description) == (
+        packaged.base,
+        packaged.grid,
+        packaged.seeds,
+        packaged.description,
+    )
+
+
+def test_include_merges_mappings_key_by_key_and_replaces_everything_else(tmp_path):
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "base.yaml").write_text(
+        "description: base\n"
+        "base:\n"
+        "  data: {alphabet: abc, num_rules: 5, budget: 100, replacement_len: [1, 2]}\n"
+        "  model: {n_layer: 1, n_head: 1, d_model: 8}\n"
+        "  train: {max_steps: 5}\n"
+        "grid:\n  - data.num_rules: [1, 2, 3]\n"
+        "seeds: [0, 1]\n"
+    )
+    (tmp_path / "middle.yaml").write_text(
+        "include: parts/base.yaml\nbase:\n  data: {replacement_len: [3], budget: 200}\n  train: {lr: 0.5}\n"
+    )
+    (tmp_path / "top.yaml").write_text(
+        "include: middle.yaml\ndescription: top\n"
+        "base:\n  data: {noop_frac: 0.1}\ngrid:\n  - data.budget: [7]\n"
+    )
+    sweep = load_sweep(str(tmp_path / "top.yaml"))
+    assert sweep.name == "top" and sweep.description == "top" and sweep.seeds == (0, 1)
+    assert sweep.base == {
+        "data": {"alphabet": "abc", "num_rules": 5, "budget": 200, "replacement_len": [3], "noop_frac": 0.1},
+        "model": {"n_layer": 1, "n_head": 1, "d_model": 8},
+        "train": {"max_steps": 5, "lr": 0.5},
+    }
+    assert [r.run_id for r in expand(sweep)] == ["budget=7.seed=0", "budget=7.seed=1"]
+
+
+def one_line_error(capsys, tmp_path, path) -> str:
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rewritelab: error: ") and not (tmp_path / "o").exists()
+    return err
+
+
+def test_include_cycle_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("include: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("include: ./a.yaml\n")
+    err = one_line_error(capsys, tmp_path, tmp_path / "a.yaml")
+    assert f"include: cycle {tmp_path / 'a.yaml'} -> {tmp_path / 'b.yaml'} -> {tmp_path / 'a.yaml'}" in err
+    (tmp_path / "self.yaml").write_text("include: self.yaml\n")
+    assert "cannot include itself" in one_line_error(capsys, tmp_path, tmp_path / "self.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("include: nowhere.yaml\n", "include: 'nowhere.yaml': no such file"),
+        ("include: e1-cpx\n", "include: unknown preset 'e1-cpx'; did you mean 'e1-cpu'?"),
+        ("include: list.yaml\n", "the top level must be a mapping"),
+        ("include: broken.yaml\n", "malformed YAML"),
+        ("include: [a.yaml, b.yaml]\n", "include: expected a preset name or a YAML file path"),
+    ],
+)
+def test_bad_include_is_one_clear_error(tmp_path, capsys, text, message):
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "broken.yaml").write_text("base: [1\n")
+    (tmp_path / "sweep.yaml").write_text(text)
+    err = one_line_error(capsys, tmp_path, tmp_path / "sweep.yaml")
+    assert message in err and err.startswith(f"rewritelab: error: {tmp_path / 'sweep.yaml'}: include:")
