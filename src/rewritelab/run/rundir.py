@@ -14,15 +14,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rewritelab.config import dump_yaml, load_yaml, to_dict
 from rewritelab.data import Dataset, generate_dataset, load_dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
-from rewritelab.run.config import RunConfig, same_run
+from rewritelab.run.config import same_run
 from rewritelab.run.device import Dist
 
 C = TypeVar("C")  # a run config: RunConfig, or another run kind with a `data` section
