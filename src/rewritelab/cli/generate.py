@@ -9,7 +9,8 @@ from rewritelab.cli import add_set_option
 from rewritelab.config import apply_overrides, from_dict, load_yaml
 from rewritelab.errors import UserError
 
-RUN_SECTIONS = ("data", "model", "train")  # the same YAML is a run config; only data: is read here
+RUN_SECTIONS = ("data", "model", "lm", "train")  # a run config; only data: (and lm.task) is read here
+SFT = "sft"  # DIR/sft/SPLIT.jsonl: the text rendering of --format instruction / chat
 
 
 def register(subparsers) -> None:
@@ -19,16 +20,20 @@ def register(subparsers) -> None:
         description=(
             "Generate the train, test_seen and test_unseen splits described by the data: section of a "
             "config (a run config's model: and train: sections are ignored) and write them as JSONL with "
-            "rules.jsonl and manifest.json; --format hf also writes a Hugging Face DatasetDict into DIR/hf."
+            "rules.jsonl and manifest.json; --format hf also writes a Hugging Face DatasetDict into DIR/hf; "
+            "--format instruction / chat also write DIR/sft/SPLIT.jsonl, each example as text in TRL's "
+            "prompt-completion ({prompt, completion}) or conversational ({messages}) format (the lm: "
+            "section's task setting applies: lm.task.kind encrypted enciphers the answers)."
         ),
     )
     parser.add_argument("config", metavar="CONFIG.yaml", help="YAML file with a data: section")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (written atomically)")
     parser.add_argument(
         "--format",
-        choices=("jsonl", "hf"),
+        choices=("jsonl", "hf", "instruction", "chat"),
         default="jsonl",
-        help="jsonl (default) or hf: JSONL plus a Hugging Face dataset (needs rewritelab[hf])",
+        help="jsonl (default); hf: JSONL plus a Hugging Face dataset (needs rewritelab[hf]); instruction "
+        "or chat: JSONL plus sft/SPLIT.jsonl as prompt/completion or chat messages",
     )
     add_set_option(parser)
     parser.set_defaults(func=run)
@@ -61,6 +66,26 @@ def run(args: argparse.Namespace) -> int:
         require_hf()
     dataset = generate_dataset(spec)
     write_dataset(dataset, out, hf=hf)
+    extra = " (JSONL + hf/)" if hf else ""
+    if args.format in ("instruction", "chat"):
+        write_sft(dataset, out / SFT, args.format, (config.get("lm") or {}).get("task"))
+        extra = f" (JSONL + {SFT}/ in {args.format} format)"
     print(dataset_stats(dataset))
-    print(f"wrote {out}" + (" (JSONL + hf/)" if hf else ""))
+    print(f"wrote {out}{extra}")
     return 0
+
+
+def write_sft(dataset, out: Path, style: str, task_raw) -> None:
+    """sft/SPLIT.jsonl: every example rendered as text (see rewritelab.lm.prompts)."""
+    import json
+
+    from rewritelab.io import atomic_write_text
+    from rewritelab.lm.config import TaskSettings
+    from rewritelab.lm.prompts import sft_records, task_dataset
+
+    task = from_dict(TaskSettings, task_raw, "lm.task")
+    rendered = task_dataset(dataset, task.kind, task.cipher_seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, split in rendered.splits.items():
+        records = sft_records(split, style, encrypted=task.kind == "encrypted")
+        atomic_write_text(out / f"{name}.jsonl", "".join(json.dumps(r) + "\n" for r in records))

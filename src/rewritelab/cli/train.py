@@ -11,14 +11,16 @@ from rewritelab.cli import PROG, add_set_option, positive_int
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train one run from a config (data, model, train sections); resumes an interrupted run",
+        help="train one run from a config (data, model or lm, train sections); resumes an interrupted run",
         description="Generate the data (or read --data), train, evaluate on the test splits and write "
         "RUN_DIR/summary.json. Re-running the same command resumes from RUN_DIR/checkpoint.pt; a finished "
         "run is not retrained. Ctrl-C (or SIGTERM) saves a checkpoint first. Works under torchrun "
-        "(`torchrun --nproc_per_node N -m rewritelab train ...`) for data-parallel training.",
+        "(`torchrun --nproc_per_node N -m rewritelab train ...`) for data-parallel training. A config with "
+        "an lm: section instead of model: fine-tunes a pretrained Hugging Face causal LM with LoRA "
+        "(needs rewritelab[lm]).",
     )
     parser.add_argument(
-        "config", metavar="RUN_CONFIG.yaml", help="run config with data:, model:, train: sections"
+        "config", metavar="CONFIG.yaml", help="run config with data:, model: (or lm:), train: sections"
     )
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
     parser.add_argument("--data", metavar="DIR", help="train on a dataset written by `generate` instead")
@@ -39,14 +41,22 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.run import TrainingInterrupted, format_summary, load_run_config, train_run
+    from rewritelab.config import apply_overrides, load_yaml
+    from rewritelab.run import TrainingInterrupted, format_summary, run_config_from_dict, train_run
 
     overrides = list(args.overrides)
     if args.max_test_examples is not None:
         overrides.append(f"train.test_examples={args.max_test_examples}")
-    cfg = load_run_config(args.config, overrides)
+    raw = apply_overrides(load_yaml(args.config), overrides)
     try:
-        summary = train_run(cfg, args.out, data_dir=args.data, progress=args.progress)
+        if "lm" in raw:  # a pretrained model: rewritelab.lm (imported only for such runs)
+            from rewritelab.lm import lm_run_config_from_dict, train_lm_run
+
+            summary = train_lm_run(lm_run_config_from_dict(raw), args.out, args.data, args.progress)
+        else:
+            summary = train_run(
+                run_config_from_dict(raw), args.out, data_dir=args.data, progress=args.progress
+            )
     except TrainingInterrupted as e:
         print(f"{PROG}: interrupted: {e}", file=sys.stderr)
         return 128 + e.signum

@@ -129,16 +129,31 @@ def evaluate_run(
         write_predictions(predictions_file(run_dir, name), split, predictions, report.pop("correct"))
         reports[name] = report
 
-    summary = {key: {} for key in ("accuracy", "ci95", "n", "breakdown")}
-    if tokenizer.answer == "trace":  # exact match of the whole trace, and of each of its strings
-        summary.update({"trace_accuracy": {}, "step_accuracy": {}})
+    return write_summary(run_dir, reports, state, to_dict(cfg), limit, merge=bool(splits))
+
+
+def write_summary(
+    run_dir: Path,
+    reports: dict[str, dict[str, Any]],
+    state: dict[str, Any],
+    config: dict[str, Any],
+    limit: int | None,
+    merge: bool,
+) -> dict[str, Any]:
+    """Write summary.json from the split reports (`split_report`), the final `TrainState` (as a dict)
+    and the resolved config; with `merge`, an existing summary's other splits are kept. Shared by every
+    run kind, so the results store and reports read them alike."""
+    keys = ["accuracy", "ci95", "n", "breakdown"]
+    if any("trace_accuracy" in report for report in reports.values()):
+        keys += ["trace_accuracy", "step_accuracy"]  # exact match of the whole trace, and of its strings
+    summary: dict[str, Any] = {key: {} for key in keys}
     previous = run_dir / SUMMARY
-    if splits and previous.is_file():  # re-scoring some splits keeps the others' results
+    if merge and previous.is_file():  # re-scoring some splits keeps the others' results
         old = read_json(previous)
-        for key in summary:
+        for key in keys:
             summary[key].update({k: v for k, v in old.get(key, {}).items() if k not in reports})
     for name, report in reports.items():
-        for key in summary:
+        for key in keys:
             summary[key][name] = report[key]
     final_loss = float(state["loss"])
     summary["train"] = {
@@ -149,7 +164,7 @@ def evaluate_run(
     }
     if limit is not None:
         summary["max_test_examples"] = limit
-    summary["config"] = to_dict(cfg)
+    summary["config"] = config
     summary["code_version"] = code_version()
     atomic_write_json(previous, summary)
     return summary

@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rewritelab.config import dump_yaml, load_yaml, to_dict
 from rewritelab.data import Dataset, generate_dataset, load_dataset
@@ -28,11 +29,13 @@ from rewritelab.layout import (
     SPLITS,
     SUMMARY,
 )
-from rewritelab.run.config import RunConfig, same_run
+from rewritelab.run.config import same_run
 from rewritelab.run.device import Dist
 
+C = TypeVar("C")  # a run config: RunConfig, or another run kind with a `data` section
 
-def load_data(cfg: RunConfig, data_dir: str | os.PathLike | None) -> tuple[RunConfig, Dataset]:
+
+def load_data(cfg: C, data_dir: str | os.PathLike | None) -> tuple[C, Dataset]:
     """The run's dataset: generated from `cfg.data` (deterministic), or read from `data_dir`, in which
     case the returned config's data section is the dataset's own spec."""
     if data_dir is None:
@@ -41,7 +44,7 @@ def load_data(cfg: RunConfig, data_dir: str | os.PathLike | None) -> tuple[RunCo
         if not Path(data_dir).is_dir():
             raise UserError(f"--data {data_dir}: no such directory; give a directory written by `generate`")
         dataset = load_dataset(data_dir)
-        cfg = dataclasses.replace(cfg, data=dataset.spec)
+        cfg = dataclasses.replace(cfg, data=dataset.spec)  # type: ignore[type-var]
     missing = [name for name in SPLITS if name not in dataset.splits]
     if missing:
         raise UserError(f"dataset: missing split {missing[0]!r}; regenerate the dataset")
@@ -69,8 +72,12 @@ def check_data_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
         )
 
 
-def finished_summary(run_dir: Path, cfg: RunConfig, data_dir: str | os.PathLike | None) -> dict | None:
-    """The summary of a finished run of this config, None if unfinished; UserError if it is another run."""
+def finished_summary(
+    run_dir: Path, cfg: Any, data_dir: str | os.PathLike | None, same: Callable[[Any, Any], bool] = same_run
+) -> dict | None:
+    """The summary of a finished run of this config, None if unfinished; UserError if it is another run.
+
+    `same` compares a recorded config with `cfg` (another run kind, e.g. `lm:` runs, brings its own)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--out {run_dir}: exists and is not a directory; choose another run directory")
     path = run_dir / SUMMARY
@@ -87,7 +94,7 @@ def finished_summary(run_dir: Path, cfg: RunConfig, data_dir: str | os.PathLike 
         recorded = {**recorded, "data": to_dict(cfg.data)}
         if not _same_data(Path(data_dir) / DATASET_MANIFEST, run_dir / DATA_MANIFEST):
             raise _other_run(run_dir)
-    if not same_run(recorded, cfg):
+    if not same(recorded, cfg):
         raise _other_run(run_dir)
     return summary
 
@@ -105,10 +112,13 @@ def _other_run(run_dir: Path) -> UserError:
     )
 
 
-def prepare_run_dir(run_dir: Path, cfg: RunConfig, manifest: dict[str, Any], dist: Dist) -> None:
-    """Refuse a directory of another run; record the resolved config and the data manifest."""
+def prepare_run_dir(
+    run_dir: Path, cfg: Any, manifest: dict[str, Any], dist: Dist, same: Callable[[Any, Any], bool] = same_run
+) -> None:
+    """Refuse a directory of another run (`same` as for `finished_summary`); record the resolved config
+    and the data manifest."""
     config_path = run_dir / RUN_CONFIG
-    if config_path.is_file() and not same_run(load_yaml(config_path), cfg):
+    if config_path.is_file() and not same(load_yaml(config_path), cfg):
         raise _other_run(run_dir)
     check_data_manifest(run_dir, manifest)
     if dist.is_main:

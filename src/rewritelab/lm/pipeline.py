@@ -1,0 +1,29 @@
+"""One `lm:` run from end to end: fine-tune (or resume) the adapter, then evaluate it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rewritelab.lm.config import LMRunConfig, same_lm_run
+from rewritelab.lm.evaluate import evaluate_lm_run
+from rewritelab.lm.train import train_lm
+from rewritelab.run.rundir import finished_summary
+from rewritelab.textfmt import ProgressMode, progress_mode
+
+
+def train_lm_run(
+    cfg: LMRunConfig,
+    run_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    progress: ProgressMode | bool | None = None,
+) -> dict[str, Any]:
+    """Train (or resume, or just return) the `lm:` run in `run_dir`; returns its summary, as `train_run`."""
+    run_dir = Path(run_dir)
+    summary = finished_summary(run_dir, cfg, data_dir, same=same_lm_run)
+    if summary is not None:
+        return summary
+    mode = progress_mode(progress, cfg.train.progress)
+    trained = train_lm(cfg, run_dir, data_dir, mode)
+    return evaluate_lm_run(run_dir, data_dir=data_dir, trained=trained, progress=mode)

@@ -1,0 +1,68 @@
+"""Examples as text for a pretrained model: the instruction sentence, the encrypted-rewriting task, and
+the instruction / chat-messages records that TRL's SFT trainer and similar tools read.
+
+Pure text (no tokenizer): `rewritelab generate --format instruction|chat` uses it without transformers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from rewritelab.data import Dataset, Split
+
+ANSWER_CUE = "Answer:"  # ends a plain prompt; the answer follows after one space
+
+
+def instruction(pattern: str, replacement: str, text: str, encrypted: bool) -> str:
+    """The instruction sentence of one example (the user message of a chat rendering).
+
+    Short on purpose: on a CPU the prompt's tokens are most of a step's cost.
+    """
+    sentence = f'Replace the first occurrence of "{pattern}" in "{text}" with "{replacement}".'
+    return sentence + (" Then encrypt the result." if encrypted else "")
+
+
+def plain_prompt(message: str) -> str:
+    """The `plain` template: the instruction, a newline and the answer cue."""
+    return f"{message}\n{ANSWER_CUE}"
+
+
+def plain_answer(output: str) -> str:
+    """What follows a plain prompt: a space (BPE vocabularies mark word starts with it), then the answer."""
+    return f" {output}"
+
+
+def cipher_table(alphabet: str, seed: int) -> dict[int, str]:
+    """The substitution of the encrypted task: a permutation of `alphabet` drawn from `seed`, as a
+    `str.translate` table. A derangement is not forced: a letter may map to itself."""
+    perm = np.random.default_rng([seed, 0x0C1F]).permutation(len(alphabet))
+    return {ord(a): alphabet[int(j)] for a, j in zip(alphabet, perm, strict=True)}
+
+
+def encipher_split(split: Split, table: dict[int, str]) -> Split:
+    """The split with every output enciphered (prompts, no-op flags and breakdown columns unchanged)."""
+    return dataclasses.replace(split, output=[o.translate(table) for o in split.output])
+
+
+def task_dataset(dataset: Dataset, kind: str, cipher_seed: int) -> Dataset:
+    """The dataset of a task: unchanged for `rewrite`, outputs enciphered for `encrypted`."""
+    if kind == "rewrite":
+        return dataset
+    table = cipher_table(dataset.spec.alphabet, cipher_seed)
+    splits = {name: encipher_split(split, table) for name, split in dataset.splits.items()}
+    return dataclasses.replace(dataset, splits=splits)
+
+
+def sft_records(split: Split, style: str, encrypted: bool) -> Iterator[dict[str, Any]]:
+    """One record per example: `{"prompt", "completion"}` (style `instruction`, the plain template) or
+    `{"messages": [user, assistant]}` (style `chat`) — TRL's prompt-completion and conversational formats."""
+    for p, r, x, y in zip(split.pattern, split.replacement, split.input, split.output, strict=True):
+        message = instruction(p, r, x, encrypted)
+        if style == "chat":
+            yield {"messages": [{"role": "user", "content": message}, {"role": "assistant", "content": y}]}
+        else:
+            yield {"prompt": plain_prompt(message), "completion": plain_answer(y)}
