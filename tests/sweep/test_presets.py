@@ -40,10 +40,21 @@ def test_preset_expands_into_valid_run_configs(name, tmp_path):
         assert load_run_config(path, []) == cfg
 
 
-def test_e1_cpu_spans_at_least_two_decades_of_rules():
-    values = [r.params["data.num_rules"] for r in expand(load_sweep("e1-cpu")) if r.seed == 0]
-    assert len(set(values)) >= 7
-    assert math.log10(max(values) / min(values)) >= 2
+def test_e1_cpu_spans_three_decades_of_rules_with_three_seeds():
+    runs = expand(load_sweep("e1-cpu"))
+    values = [r.params["data.num_rules"] for r in runs if r.seed == 0]
+    assert len(set(values)) >= 5
+    assert math.log10(max(values) / min(values)) >= 3
+    assert {r.seed for r in runs} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("name", ["demo", "e1-cpu", "e2-cpu", "e3-cpu", "e5-cpu"])
+def test_cpu_rule_space_gives_every_rule_its_own_pattern(name):
+    """At least 20x as many possible patterns as the largest I, so I counts distinct instructions."""
+    for run in expand(load_sweep(name)):
+        data = run.config["data"]
+        assert data["family"] == "random"
+        assert len(data["alphabet"]) ** data["pattern_len"] >= 20 * data["num_rules"], run.run_id
 
 
 def test_paper_presets_use_the_papers_setting():
@@ -79,7 +90,7 @@ def test_demo_is_a_few_runs_over_the_number_of_rules():
     runs = expand(load_sweep("demo"))
     rules = sorted(r.params["data.num_rules"] for r in runs)
     assert 2 <= len(runs) <= 4 and len(set(rules)) == len(runs)
-    assert rules[0] <= 10 and rules[-1] >= 1000  # the contrast it must show: few vs many rules
+    assert rules[0] <= 100 and rules[-1] >= 1000  # the contrast it must show: few vs many rules
 
 
 def test_cli_lists_and_prints_presets(capsys):
