@@ -86,12 +86,13 @@ class Progress:
                 total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True, file=sys.stderr
             )
 
-    def eta(self) -> float | None:
-        """Seconds left at the pace of this process so far (None before the first unit)."""
-        done_here = self.done - self.start_done
+    def eta(self, partial: float = 0.0) -> float | None:
+        """Seconds left at the pace of this process so far (None before any progress); `partial` counts
+        the unfinished units' done fractions (a sweep's running runs) as progress too."""
+        done_here = self.done - self.start_done + partial
         if done_here <= 0:
             return None
-        return (self.total - self.done) * (self.clock() - self.start) / done_here
+        return (self.total - self.done - partial) * (self.clock() - self.start) / done_here
 
     def update(self, n: int = 1, status: str = "") -> None:
         self.done += n
@@ -100,7 +101,7 @@ class Progress:
                 self.bar.set_postfix_str(status, refresh=False)
             self.bar.update(n)
         else:
-            self.tick(status)
+            self.tick(status or None)
 
     def extend(self, n: int) -> None:
         """More work turned up (e.g. the misses an evaluation must decode): the total grows by `n`."""
@@ -109,10 +110,13 @@ class Progress:
             self.bar.total = self.total
             self.bar.refresh()
 
-    def tick(self, status: str = "", force: bool = False) -> None:
-        """Print a plain line if one is due (log mode only)."""
-        if status:
+    def tick(self, status: str | None = None, force: bool = False, partial: float = 0.0) -> None:
+        """Report without advancing: a plain line if one is due (log mode), the bar's postfix otherwise.
+        `status` replaces the shown status (None keeps it)."""
+        if status is not None:
             self.status = status
+            if self.bar is not None:
+                self.bar.set_postfix_str(status)
         if self.mode != "log":
             return
         now = self.clock()
@@ -120,7 +124,7 @@ class Progress:
             return
         self.last_line, self.last_done = now, self.done
         pct = 100 * self.done / self.total if self.total else 100.0
-        eta = self.eta()
+        eta = self.eta(partial)
         parts = [f"{self.desc} {self.done}/{self.total} ({pct:.0f}%)", self.status]
         parts.append(f"elapsed {format_duration(now - self.start)}")
         if eta is not None and self.done < self.total:

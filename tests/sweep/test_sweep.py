@@ -8,6 +8,7 @@ exactly one database row per run and split.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -32,8 +33,11 @@ from rewritelab.sweep import (
     parse_sweep,
     plan_workers,
     prepare_sweep_dir,
+    run_sweep,
+    validate_runs,
 )
 from rewritelab.sweep.grid import value_slug
+from rewritelab.sweep.runner import running_status
 
 BASE = {
     "data": {"alphabet": "abc", "num_rules": 5, "budget": 100},
@@ -433,3 +437,30 @@ def test_dry_run_lists_validated_run_ids_and_writes_nothing(tmp_path, capsys):
     )
     assert code == 0 and set(out.split()) == MICRO_IDS | {i.replace("seed=0", "seed=1") for i in MICRO_IDS}
     assert not (tmp_path / "o").exists()
+
+
+def test_running_status_reads_the_running_runs_last_step_and_loss(tmp_path):
+    sweep = sweep_of([{"data.num_rules": [4, 8]}], base=MICRO["base"])
+    runs = expand(sweep)
+    configs = validate_runs(runs)
+    running, finished = (tmp_path / "runs" / r.run_id for r in runs)
+    running.mkdir(parents=True)
+    lines = [{"kind": "train", "step": 20, "loss": 1.5}, {"kind": "eval", "step": 20}]
+    (running / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"kind": "tr')
+    finished.mkdir(parents=True)
+    (finished / "metrics.jsonl").write_text(json.dumps({"kind": "train", "step": 50, "loss": 0.1}) + "\n")
+    (finished / "summary.json").write_text("{}")
+    status, partial = running_status(tmp_path, runs, configs)
+    assert status == f"running: {runs[0].run_id} step 20/50 loss 1.5000"
+    assert partial == pytest.approx(20 / 50)
+
+
+def test_sweep_logs_progress_lines_while_runs_train(tmp_path, capsys):
+    """With stderr not a terminal, the sweep says what its running runs do at a steady interval."""
+    base = {**MICRO["base"], "train": {**MICRO["base"]["train"], "max_steps": 400}}
+    run_sweep(sweep_of([{"data.num_rules": [4]}], base=base), tmp_path / "s", workers=1, heartbeat_s=0.5)
+    err = capsys.readouterr().err
+    assert "rewritelab " in err and "local backend, 1 worker processes" in err and "precision float32" in err
+    beats = [line for line in err.splitlines() if line.startswith("sweep 0/1") and "running:" in line]
+    assert beats and re.search(r"num_rules=4\.seed=0 step \d+/400 loss \d", beats[-1])
+    assert any(line.startswith("sweep 1/1 (100%)") for line in err.splitlines())

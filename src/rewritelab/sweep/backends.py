@@ -89,6 +89,9 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._stopping = False
 
+    def describe(self) -> str:
+        return f"local backend, {self.workers} worker processes x {self.threads} threads"
+
     def run(self, runs: list[RunSpec], sweep_dir: Path) -> Iterator[Outcome]:
         pool = ThreadPoolExecutor(self.workers)
         try:
@@ -185,6 +188,10 @@ class RayBackend:
         self.requested_workers = workers
         self.configs = configs
         self.address = address
+
+    def describe(self) -> str:
+        where = f"cluster {self.address}" if self.address else "a local instance"
+        return f"ray backend on {where}"
 
     def run(self, runs: list[RunSpec], sweep_dir: Path) -> Iterator[Outcome]:
         ray = import_ray()

@@ -8,27 +8,28 @@ from their checkpoints, and each finished run is recorded once.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
+from rewritelab import __version__
 from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_text, read_json
-from rewritelab.layout import LOGS_DIR, RESULTS_DB, RUN_CONFIG, SUMMARY, SWEEP_FILE, sweep_run_dir
+from rewritelab.layout import LOGS_DIR, METRICS, RESULTS_DB, RUN_CONFIG, SUMMARY, SWEEP_FILE, sweep_run_dir
+from rewritelab.run import count_steps, precision
 from rewritelab.store import open_db, record_run
 from rewritelab.sweep.backends import (
     BACKENDS,
     LocalBackend,
-    Outcome,
     RayBackend,
     check_reachable,
     import_ray,
@@ -36,6 +37,7 @@ from rewritelab.sweep.backends import (
     wants_cuda,
 )
 from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, validate_runs
+from rewritelab.textfmt import Progress
 
 # ---------------------------------------------------------------------------------------------------------
 # The sweep directory
@@ -82,53 +84,72 @@ class SweepResult:
         return self.sweep_dir / RESULTS_DB
 
 
-class _Progress:
-    """Runs done / total with an ETA: a tqdm bar on a terminal, one plain line per run otherwise."""
-
-    def __init__(self, total: int, done: int, enabled: bool):
-        self.total, self.done, self.enabled = total, done, enabled
-        self.start = time.monotonic()
-        self.finished_here = 0
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=done, unit="run", desc="sweep", file=sys.stderr)
-
-    def update(self, outcome: Outcome) -> None:
-        self.done += 1
-        self.finished_here += 1
-        if outcome.error is not None:
-            self.write(f"run {outcome.run.run_id} failed: {outcome.error}")
-        if self.bar is not None:
-            self.bar.update(1)
-        elif self.enabled:
-            elapsed = time.monotonic() - self.start
-            eta = elapsed / self.finished_here * (self.total - self.done)
-            status = "failed" if outcome.error else "done"
-            self.write(
-                f"[{self.done}/{self.total}] {outcome.run.run_id} {status} "
-                f"(elapsed {_duration(elapsed)}, eta {_duration(eta)})"
-            )
-
-    def write(self, line: str) -> None:
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+def execution_line(configs: dict[str, Any], runner: LocalBackend | RayBackend) -> str:
+    """Version, backend, workers x threads, device and precision: what a sweep's log says it ran."""
+    cuda = wants_cuda(configs)
+    device = torch.device("cuda" if cuda else "cpu")
+    dtypes = sorted({precision(device, cfg.train.dtype) for cfg in configs.values()})
     return (
-        f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
-        if seconds >= 3600
-        else f"{seconds // 60}m{seconds % 60:02d}s"
+        f"rewritelab {__version__}, torch {torch.__version__}, {runner.describe()}, "
+        f"device {device.type}, precision {'/'.join(dtypes)}"
     )
+
+
+HEARTBEAT_S = 30.0  # seconds between sweep progress lines while runs train (log mode)
+
+
+def running_status(sweep_dir: Path, runs: list[RunSpec], configs: dict[str, Any]) -> tuple[str, float]:
+    """The running runs' last logged step and loss, read from their metrics.jsonl, and the sum of their
+    done fractions (for the ETA); a run counts as running once it has logged and until it has a summary."""
+    parts, partial = [], 0.0
+    for run in runs:
+        directory = sweep_run_dir(sweep_dir, run.run_id)
+        last = _last_train_record(directory / METRICS)
+        if last is None or (directory / SUMMARY).exists():
+            continue
+        cfg = configs[run.run_id]
+        total = count_steps(cfg.data.train_examples, cfg.train)
+        step = int(last.get("step", 0))
+        parts.append(f"{run.run_id} step {step}/{total} loss {float(last.get('loss', float('nan'))):.4f}")
+        partial += min(step / total, 1.0) if total else 0.0
+    return ("running: " + ", ".join(parts)) if parts else "", partial
+
+
+def _last_train_record(path: Path) -> dict[str, Any] | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line being written
+        if isinstance(record, dict) and record.get("kind") == "train":
+            return record
+    return None
+
+
+@contextlib.contextmanager
+def heartbeat(
+    bar: Progress, sweep_dir: Path, runs: list[RunSpec], configs: dict[str, Any], every_s: float
+) -> Iterator[None]:
+    """While the block runs, report the running runs every `every_s` seconds (a sweep is otherwise
+    silent for the whole length of its first runs when stderr is a log file)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            status, partial = running_status(sweep_dir, runs, configs)
+            bar.tick(status, force=True, partial=partial)
+
+    thread = threading.Thread(target=beat, name="sweep-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def run_sweep(
@@ -139,6 +160,7 @@ def run_sweep(
     workers: int | None = None,
     ray_address: str | None = None,
     progress: bool = True,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> SweepResult:
     """Expand, validate, then train every unfinished run and record each finished run in results.sqlite."""
     if backend not in BACKENDS:
@@ -174,16 +196,23 @@ def run_sweep(
     else:
         n_workers, threads = plan_workers(len(pending), workers, wants_cuda(configs))
         runner = LocalBackend(n_workers, threads, sweep_dir / LOGS_DIR)
-    bar = _Progress(len(runs), len(result.skipped), progress)
+    mode = "auto" if progress else "none"
+    bar = Progress(len(runs), desc="sweep", unit="run", initial=len(result.skipped), mode=mode)
+    bar.message(
+        f"{sweep_dir}: {len(pending)} of {len(runs)} runs to train; {execution_line(configs, runner)}"
+    )
     try:
-        with _sigterm_interrupts():
+        with _sigterm_interrupts(), heartbeat(bar, sweep_dir, pending, configs, heartbeat_s):
             for outcome in runner.run(pending, sweep_dir):
                 if outcome.error is None:
                     record_run(db_path, outcome.run.run_id, outcome.summary, sweep_dir.name, sweep.name)
                     result.finished.append(outcome.run.run_id)
+                    bar.update(1, f"{outcome.run.run_id} done")
                 else:
                     result.failed[outcome.run.run_id] = outcome.error
-                bar.update(outcome)
+                    bar.message(f"run {outcome.run.run_id} failed: {outcome.error}")
+                    bar.update(1, f"{outcome.run.run_id} failed")
+                bar.tick(force=True)
     finally:
         bar.close()
     return result
