@@ -1,4 +1,5 @@
-"""Packaged presets: each loads, expands, and every expanded run config is a valid `RunConfig`.
+"""Packaged presets: each loads, expands, and every expanded run config is a valid run config (a
+`RunConfig`, or an `LMRunConfig` for the E6 presets, whose model need not be present).
 
 No training here: a preset with a typo in a grid value must fail in this test, not hours into a sweep.
 """
@@ -11,8 +12,8 @@ import pytest
 import yaml
 
 from rewritelab.cli import main
-from rewritelab.config import dump_yaml
-from rewritelab.run import load_run_config
+from rewritelab.config import dump_yaml, load_yaml
+from rewritelab.lm import LMRunConfig, build_any_run_config
 from rewritelab.sweep import available_presets, expand, load_sweep, preset_names, preset_text
 
 NAMES = preset_names()
@@ -33,11 +34,11 @@ def test_preset_expands_into_valid_run_configs(name, tmp_path):
     for run in runs:
         path = tmp_path / f"{run.run_id}.yaml"
         path.write_text(yaml.safe_dump(run.config))
-        cfg = load_run_config(path, [])
+        cfg = build_any_run_config(load_yaml(path))
         assert cfg.data.seed == cfg.train.seed == run.seed
         # the resolved config round-trips: what a run directory records loads back the same
         path.write_text(dump_yaml(cfg))
-        assert load_run_config(path, []) == cfg
+        assert build_any_run_config(load_yaml(path)) == cfg
 
 
 def test_e1_cpu_spans_three_decades_of_rules_with_three_seeds():
@@ -91,6 +92,30 @@ def test_demo_is_a_few_runs_over_the_number_of_rules():
     rules = sorted(r.params["data.num_rules"] for r in runs)
     assert 2 <= len(runs) <= 4 and len(set(rules)) == len(runs)
     assert rules[0] <= 100 and rules[-1] >= 1000  # the contrast it must show: few vs many rules
+
+
+def test_e6_presets_fine_tune_with_lora_on_encrypted_rewriting_with_40_percent_noops():
+    for name in ("e6-cpu", "e6-paper"):
+        runs = expand(load_sweep(name))
+        rules = [r.params["data.num_rules"] for r in runs]
+        assert len(set(rules)) >= 4 and max(rules) / min(rules) >= 64, name
+        for run in runs:
+            cfg = build_any_run_config(run.config)
+            assert isinstance(cfg, LMRunConfig) and cfg.lm.task.kind == "encrypted"
+            assert cfg.data.noop_frac == 0.4 and cfg.data.budget == runs[0].config["data"]["budget"]
+    cpu = build_any_run_config(expand(load_sweep("e6-cpu"))[0].config)
+    assert cpu.lm.model == "smollm2-135m-instruct" and cpu.train.device == "cpu"
+    assert cpu.train.max_steps * cpu.train.batch_size <= 4000  # sized for ~an hour on 2 cores
+    paper = build_any_run_config(expand(load_sweep("e6-paper"))[-1].config)
+    assert (paper.lm.lora.rank, paper.lm.lora.alpha, paper.train.lr) == (512, 1024, 1e-5)
+    assert (paper.train.batch_size, paper.train.max_steps) == (64, 2000)
+    assert paper.data.budget == 40000 and paper.data.num_rules == 9000
+    assert paper.data.test_rules * paper.data.test_examples_per_rule == 5000
+
+
+def test_e6_paper_validates_without_its_model(tmp_path, capsys):
+    assert main(["sweep", "e6-paper", "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    assert "num_rules=9000.seed=0" in capsys.readouterr().out and not (tmp_path / "o").exists()
 
 
 def test_cli_lists_and_prints_presets(capsys):

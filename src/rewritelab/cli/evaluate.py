@@ -10,7 +10,8 @@ from rewritelab.cli import positive_int
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="re-evaluate a trained run: exact match, breakdowns, predictions, summary.json",
+        help="re-evaluate a trained run (from scratch or lm:): exact match, breakdowns, predictions, "
+        "summary.json",
         description="Score the run's checkpoint on its test splits (greedy exact match of the whole "
         "answer), rewrite RUN_DIR/predictions/SPLIT.jsonl and RUN_DIR/summary.json, and print a table.",
     )
@@ -39,9 +40,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from rewritelab.run import evaluate_run, format_summary
+    from rewritelab.lm import evaluate_any_run
+    from rewritelab.run import format_summary
 
-    summary = evaluate_run(
+    summary = evaluate_any_run(
         args.run_dir,
         data_dir=args.data,
         splits=args.splits,

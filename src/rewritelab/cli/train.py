@@ -42,21 +42,15 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rewritelab.config import apply_overrides, load_yaml
-    from rewritelab.run import TrainingInterrupted, format_summary, run_config_from_dict, train_run
+    from rewritelab.lm import build_any_run_config, train_any_run
+    from rewritelab.run import TrainingInterrupted, format_summary
 
     overrides = list(args.overrides)
     if args.max_test_examples is not None:
         overrides.append(f"train.test_examples={args.max_test_examples}")
     raw = apply_overrides(load_yaml(args.config), overrides)
     try:
-        if "lm" in raw:  # a pretrained model: rewritelab.lm (imported only for such runs)
-            from rewritelab.lm import lm_run_config_from_dict, train_lm_run
-
-            summary = train_lm_run(lm_run_config_from_dict(raw), args.out, args.data, args.progress)
-        else:
-            summary = train_run(
-                run_config_from_dict(raw), args.out, data_dir=args.data, progress=args.progress
-            )
+        summary = train_any_run(build_any_run_config(raw), args.out, args.data, args.progress)
     except TrainingInterrupted as e:
         print(f"{PROG}: interrupted: {e}", file=sys.stderr)
         return 128 + e.signum

@@ -14,6 +14,7 @@ Modules, in import order:
     train     the fine-tuning loop, checkpoints and resume
     evaluate  predictions and summary.json, through run.scoring and run.evaluate
     pipeline  train_lm_run: train (or resume), then evaluate
+    kinds     either kind of run from plain data: build, train, evaluate (the one place that dispatches)
 """
 
 from rewritelab.lm.config import (
@@ -28,6 +29,7 @@ from rewritelab.lm.config import (
 from rewritelab.lm.encode import LMEncoded, answer_logits, encode_split
 from rewritelab.lm.evaluate import evaluate_lm_run
 from rewritelab.lm.hf import BUILTIN_MODELS, attach_lora, load_model, load_tokenizer, model_source
+from rewritelab.lm.kinds import AnyRunConfig, build_any_run_config, evaluate_any_run, train_any_run
 from rewritelab.lm.pipeline import train_lm_run
 from rewritelab.lm.prompts import cipher_table, instruction, sft_records, task_dataset
 from rewritelab.lm.scoring import score_lm_split, teacher_forced
@@ -35,6 +37,7 @@ from rewritelab.lm.train import ADAPTER, train_lm
 
 __all__ = [
     "ADAPTER",
+    "AnyRunConfig",
     "BUILTIN_MODELS",
     "LMConfig",
     "LMEncoded",
@@ -43,8 +46,10 @@ __all__ = [
     "TaskSettings",
     "answer_logits",
     "attach_lora",
+    "build_any_run_config",
     "cipher_table",
     "encode_split",
+    "evaluate_any_run",
     "evaluate_lm_run",
     "instruction",
     "is_lm_config",
@@ -57,6 +62,7 @@ __all__ = [
     "sft_records",
     "task_dataset",
     "teacher_forced",
+    "train_any_run",
     "train_lm",
     "train_lm_run",
 ]

@@ -3,8 +3,8 @@
 `base` is a full run config, `grid` lists axes whose values combine as a Cartesian product (a `zip` axis
 advances several parameters together), `seeds` repeats every grid point. Expansion is pure and
 deterministic, so the same sweep always gives the same run ids; every run config is validated (built
-into a `RunConfig`) before anything is written or started, so a typo in a grid fails in a second
-instead of after hours of training.
+into a `RunConfig`, or an `LMRunConfig` when it has an `lm:` section) before anything is written or
+started, so a typo in a grid fails in a second instead of after hours of training.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from rewritelab.config import apply_overrides, set_path
 from rewritelab.errors import UserError
-from rewritelab.run import run_config_from_dict
+from rewritelab.lm import AnyRunConfig, build_any_run_config
 
 SWEEP_KEYS = ("preset", "description", "base", "grid", "seeds")
 SEED_PATHS = ("data.seed", "train.seed")
@@ -92,7 +92,9 @@ def parse_sweep(
             raise UserError(f"{where}: unknown key {key!r} ({hint})")
     base = raw.get("base")
     if not isinstance(base, dict):
-        raise UserError(f"{where}: base: must be a full run config (a mapping with data:, model:, train:)")
+        raise UserError(
+            f"{where}: base: must be a full run config (a mapping with data:, model: or lm:, train:)"
+        )
     description = raw.get("description") or ""
     if not isinstance(description, str):
         raise UserError(f"{where}: description: must be a string")
@@ -314,17 +316,13 @@ def _check_unique(runs: list[RunSpec]) -> None:
 # Validation and run directories
 
 
-def build_run_config(config: dict[str, Any]):
-    """Raw run config → `RunConfig` (raises `UserError` naming the bad field)."""
-    return run_config_from_dict(config)
-
-
-def validate_runs(runs: list[RunSpec]) -> dict[str, Any]:
-    """Build every run's `RunConfig` (no training): a bad value fails before any run starts."""
+def validate_runs(runs: list[RunSpec]) -> dict[str, AnyRunConfig]:
+    """Build every run's config, from-scratch or `lm:` (no training): a bad value fails before any run
+    starts."""
     configs = {}
     for run in runs:
         try:
-            configs[run.run_id] = build_run_config(run.config)
+            configs[run.run_id] = build_any_run_config(run.config)
         except UserError as e:
             raise UserError(f"run {run.run_id}: {e}") from None
     return configs
