@@ -1,18 +1,8 @@
-"""Shared fixtures: the suite's own tiny run config and one torch thread per test process."""
+"""Shared fixtures (helpers that tests import by name live in `support.py`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TINY = FIXTURES / "tiny_run.yaml"  # for module-level use; the `tiny_config` fixture is the same path
-
-
-@pytest.fixture
-def tiny_config() -> Path:
-    return TINY
 
 
 @pytest.fixture

@@ -279,8 +279,7 @@ def rewrite_examples(rng: np.random.Generator, n: int):
     return SimpleNamespace(**columns)
 
 
-def test_tiny_model_learns_few_rule_rewrites():
-    torch.set_num_threads(1)
+def test_tiny_model_learns_few_rule_rewrites(one_thread):
     rng = np.random.default_rng(0)
     tok = Tokenizer("abcd")
     train = tok.encode_split(rewrite_examples(rng, 4000))

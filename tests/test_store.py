@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _fakes import data_section, e1_points, e3_points, fake_summary, make_sweep
 from rewritelab.cli import main
 from rewritelab.errors import UserError
 from rewritelab.store import (
@@ -27,6 +26,7 @@ from rewritelab.store import (
     open_db,
     record_run,
 )
+from support import data_section, e1_points, e3_points, fake_summary, make_sweep
 
 
 def summary(num_rules: int = 100, seed: int = 0, **data) -> dict:

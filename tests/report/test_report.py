@@ -9,7 +9,6 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +34,7 @@ from rewritelab.report import (
     wilson,
 )
 from rewritelab.store import export, load_results
-
-# tests/_fakes.py lies one level up (it moves into a conftest.py later)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _fakes import (  # noqa: E402
+from support import (
     RULES,
     e1_points,
     e2_points,

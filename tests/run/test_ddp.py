@@ -16,8 +16,8 @@ import torch
 import torch.distributed
 
 from rewritelab.run import load_run_config, load_trained_model, read_checkpoint, train_run
+from support import TINY
 
-TINY = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_run.yaml"
 # Inputs of 4-8 characters: micro-batches hold different numbers of answer tokens. 70 steps cross the
 # epoch boundary (63 batches; the last one holds 16 examples, 8 per rank).
 SETTINGS = [

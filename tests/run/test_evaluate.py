@@ -28,8 +28,8 @@ from rewritelab.run import (
     train_run,
 )
 from rewritelab.tokenizer import EOS_ID, Tokenizer
+from support import TINY
 
-TINY = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_run.yaml"
 # Stopped early (about half of test_seen right), with no-ops and 1-2 occurrences for the breakdowns.
 PARTIAL = ["train.max_steps=300", "train.eval_every=0", "data.noop_frac=0.3", "data.occurrences=[1, 2]"]
 

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from rewritelab.config import from_dict
 from rewritelab.data import DatasetSpec, generate_dataset
@@ -36,9 +35,7 @@ RUN = {
 }  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def spec(answer: str = "final") -> DatasetSpec:

@@ -20,8 +20,8 @@ import torch
 from rewritelab.cli import main
 from rewritelab.run import TrainingInterrupted, load_run_config, train_run
 from rewritelab.run import train as train_module
+from support import TINY
 
-TINY = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_run.yaml"
 # Long enough to stop mid-way; checkpoints every 100 steps, metrics lines every 50.
 SETTINGS = ["train.max_steps=400", "train.threads=1"]
 TIMEOUT = 120
@@ -145,8 +145,7 @@ def test_finished_run_is_not_retrained(reference):
     assert (reference / "summary.json").read_bytes() == summary
 
 
-def test_sigint_checkpoints_stops_and_restores_the_handlers(tmp_path, monkeypatch):
-    torch.set_num_threads(1)
+def test_sigint_checkpoints_stops_and_restores_the_handlers(tmp_path, monkeypatch, one_thread):
     real_step, calls = train_module.train_step, []
 
     def step_then_interrupt(*args, **kwargs):
@@ -189,8 +188,7 @@ def foreign_checkpoint(tmp_path: Path) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["text", "truncated", "hostile", "foreign"])
-def test_bad_checkpoint_is_refused_in_one_line(tmp_path, reference, kind, capsys):
-    torch.set_num_threads(1)
+def test_bad_checkpoint_is_refused_in_one_line(tmp_path, reference, kind, capsys, one_thread):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     shutil.copy(reference / "config.yaml", run_dir / "config.yaml")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,13 +34,9 @@ from rewritelab.run import (
     train_step,
 )
 from rewritelab.tokenizer import Tokenizer
+from support import TINY
 
-TINY = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_run.yaml"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(*overrides: str):

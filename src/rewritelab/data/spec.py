@@ -125,18 +125,12 @@ class DatasetSpec:
     def validate(self) -> None:
         """Reject every request that cannot be generated, naming the field and the fix."""
         _check_alphabet(self.alphabet)
-        for name in ("family", "test_family"):  # already checked when parsed; not when built in Python
-            family = getattr(self, name)
+        # The parts were checked when parsed, but not when the spec is built in Python.
+        for name in ("family", "test_family", "occurrences", "test_occurrences"):
+            part = getattr(self, name)
             try:
-                if family is not None:
-                    family.validate()
-            except FieldError as e:
-                raise FieldError(f"{name}.{e.field}", e.message) from None
-        for name in ("occurrences", "test_occurrences"):
-            occurrences = getattr(self, name)
-            try:
-                if occurrences is not None:
-                    occurrences.validate()
+                if part is not None:
+                    part.validate()
             except FieldError as e:
                 raise FieldError(f"{name}.{e.field}", e.message) from None
         self._check_sizes()

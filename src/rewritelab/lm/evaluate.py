@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewritelab.config import load_yaml, to_dict
+from rewritelab.config import to_dict
 from rewritelab.errors import UserError
 from rewritelab.layout import CHECKPOINT, EVAL_SPLITS, RUN_CONFIG, predictions_file
 from rewritelab.lm.config import lm_run_config_from_dict
@@ -18,7 +18,7 @@ from rewritelab.lm.train import LMSetup, check_lm_checkpoint, load_adapter, setu
 from rewritelab.run.checkpoint import read_checkpoint
 from rewritelab.run.device import autocast_for, resolve_device
 from rewritelab.run.evaluate import write_predictions, write_summary
-from rewritelab.run.rundir import check_data_manifest
+from rewritelab.run.rundir import check_data_manifest, read_run_config
 from rewritelab.run.scoring import eval_subset, split_report
 from rewritelab.textfmt import Progress, progress_mode, resolve_mode
 
@@ -36,11 +36,7 @@ def evaluate_lm_run(
     `trained` lets the training loop pass the model and data it holds instead of reloading them.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / RUN_CONFIG).is_file():
-        raise UserError(
-            f"{run_dir}: not a run directory (no {RUN_CONFIG}); give a directory written by `train`"
-        )
-    cfg = lm_run_config_from_dict(load_yaml(run_dir / RUN_CONFIG))
+    cfg = lm_run_config_from_dict(read_run_config(run_dir))
     ckpt_path = run_dir / CHECKPOINT
     ckpt = read_checkpoint(ckpt_path)
     check_lm_checkpoint(ckpt, cfg, ckpt_path)

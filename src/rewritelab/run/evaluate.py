@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rewritelab import __version__
-from rewritelab.config import load_yaml, to_dict
+from rewritelab.config import to_dict
 from rewritelab.data import Dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
@@ -26,7 +26,7 @@ from rewritelab.model import GPT
 from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
 from rewritelab.run.config import run_config_from_dict
 from rewritelab.run.device import autocast_for, resolve_device
-from rewritelab.run.rundir import check_data_manifest, load_data
+from rewritelab.run.rundir import check_data_manifest, load_data, read_run_config
 from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report
 from rewritelab.textfmt import Progress, progress_mode, resolve_mode
 from rewritelab.tokenizer import Tokenizer
@@ -81,13 +81,7 @@ def evaluate_run(
     split, for a quick check of a large test set; the summary records it.
     """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run directory; give a directory written by `rewritelab train`")
-    if not (run_dir / RUN_CONFIG).is_file():
-        raise UserError(
-            f"{run_dir}: not a run directory (no {RUN_CONFIG}); give a directory written by `train`"
-        )
-    cfg = run_config_from_dict(load_yaml(run_dir / RUN_CONFIG))
+    cfg = run_config_from_dict(read_run_config(run_dir))
     ckpt_path = run_dir / CHECKPOINT
     ckpt = read_checkpoint(ckpt_path)
     tokenizer = Tokenizer.for_data(cfg.data)

@@ -62,6 +62,17 @@ def data_identity(manifest: Any) -> Any:
     return json.loads(json.dumps({k: v for k, v in manifest.items() if k not in volatile}))
 
 
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The raw config.yaml of a run directory (either run kind), or a clear error if there is none."""
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run directory; give a directory written by `rewritelab train`")
+    if not (run_dir / RUN_CONFIG).is_file():
+        raise UserError(
+            f"{run_dir}: not a run directory (no {RUN_CONFIG}); give a directory written by `train`"
+        )
+    return load_yaml(run_dir / RUN_CONFIG)
+
+
 def check_data_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     """A run continues only on the data it started with."""
     path = run_dir / DATA_MANIFEST

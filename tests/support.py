@@ -1,4 +1,5 @@
-"""Fabricated sweeps for the store and report tests: realistic run directories without training.
+"""Shared test helpers: the suite's tiny run config, and fabricated sweeps for the store and report tests
+(realistic run directories without training).
 
 Each run gets a `summary.json` (schema of docs/architecture.md) and a `metrics.jsonl` with train and eval
 lines; unseen-rule accuracy follows a sigmoid in log I (generalisation appears around 300 rules, as in
@@ -20,6 +21,7 @@ import yaml
 from rewritelab.store import record_run
 
 N_TEST = 400
+TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_run.yaml"  # the suite's own tiny run
 
 
 def data_section(num_rules: int, seed: int, **overrides: Any) -> dict[str, Any]:
