@@ -187,7 +187,7 @@ def metrics_lines(summary: dict[str, Any], evals: int = 5) -> list[dict[str, Any
 
 def _slug(value: Any) -> str:
     if isinstance(value, dict) and value.get("name") == "program":
-        return f"program-k{value['k'][0]}-{value['answer']}"
+        return f"program-k{value['k'][0]}-{value['answer']}-steps{'-'.join(map(str, value['steps']))}"
     if isinstance(value, dict):
         return str(value.get("name"))
     if isinstance(value, list):

@@ -14,7 +14,7 @@ from rewritelab.report import Context, build_report, figure_k, figure_rules, fig
 from rewritelab.store import load_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _fakes import e1_points, make_sweep, program_points  # noqa: E402
+from _fakes import e1_points, make_sweep, program_family, program_points  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +104,14 @@ def test_accuracy_vs_k_draws_only_the_lines_that_vary_k(sweep):
         expected = cell_means(sweep, "test_unseen", "k", answer=answer, num_rules=1000)
         assert list(line.get_xdata()) == [1, 2, 3]
         np.testing.assert_allclose(line.get_ydata(), list(expected.values()))
+
+
+def test_program_runs_differing_in_another_family_field_are_variants_not_seeds(tmp_path):
+    points = [
+        {"num_rules": p, "family": {**program_family(), "steps": s}}
+        for s in ([1, 4], [1, 6])
+        for p in (10, 100)
+    ]
+    ctx = context(make_sweep(tmp_path / "steps", points, seeds=(0,), metrics=False))
+    assert "variant" in ctx.varying and "answer" not in ctx.varying
+    assert {r.cond["variant"] for r in ctx.runs} == {"data.family.steps=[1, 4]", "data.family.steps=[1, 6]"}

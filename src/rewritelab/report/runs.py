@@ -23,6 +23,7 @@ Z975 = 1.959964
 # (a learning rate, a model size, a test family) becomes the `variant` condition.
 COVERED = ("data.num_rules", "data.examples_per_rule", "data.budget", "data.alpha", "data.rule_distribution",
            "data.noop_frac", "data.family", "data.occurrences", "data.seed", "train.seed")  # fmt: skip
+PROGRAM_COVERED = ("data.family.name", "data.family.patterns", "data.family.k", "data.family.answer")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -103,20 +104,27 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _covered(path: str) -> bool:
-    return any(path == c or path.startswith(c + ".") for c in COVERED)
+def _covered(path: str, program: bool) -> bool:
+    """Whether a condition covers `path`; of a program family only its pattern family, k and answer
+    format are conditions, so runs differing in its steps or caps stay apart."""
+    covered = [c for c in COVERED if c != "data.family"] + list(PROGRAM_COVERED) if program else COVERED
+    return any(path == c or path.startswith(c + ".") for c in covered)
 
 
 def _set_variants(runs: list[Run], configs: dict[str, dict[str, str]]) -> None:
     """Label each run by the config values outside the known conditions that differ between runs, so
     runs of another learning rate or model size are never averaged together as if they were seeds."""
-    paths = sorted({p for c in configs.values() for p in c if not _covered(p)})
+    paths = sorted({p for c in configs.values() for p in c if not _covered(p, _is_program(c))})
     differing = [p for p in paths if len({c.get(p) for c in configs.values()}) > 1]
     if not differing:
         return
     for run in runs:
         config = configs[run.run_id]
         run.cond["variant"] = ", ".join(f"{p}={config.get(p, '-')}" for p in differing)
+
+
+def _is_program(config: dict[str, str]) -> bool:
+    return config.get("data.family.name") == '"program"'
 
 
 def _value(x: Any) -> Any:

@@ -33,7 +33,7 @@ def experiment_columns(config: dict[str, Any], where: str = "config") -> dict[st
         "noop_frac": data.get("noop_frac", 0.0),
         "family": family_label(family),
         "occurrences": occurrences_label(data.get("occurrences", 1)),
-        "program_k": _range_label(family.get("k", [2, 3])) if program else None,
+        "program_k": _range_label(family.get("k")) if program else None,
         "answer": family.get("answer", "final") if program else None,
     }
 
@@ -66,8 +66,10 @@ def _k_suffix(family: dict[str, Any]) -> str:
     return f"[k={k}]"
 
 
-def _range_label(value: Any) -> str:
-    """A range as written in a config → `2` or `1-3`."""
+def _range_label(value: Any) -> str | None:
+    """A range as written in a config → `2` or `1-3` (None stays None)."""
+    if value is None:
+        return None
     if isinstance(value, (list, tuple)):
         return str(value[0]) if len(value) == 1 or value[0] == value[-1] else f"{value[0]}-{value[-1]}"
     return str(value)
