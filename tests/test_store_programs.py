@@ -8,9 +8,18 @@ import sqlite3
 
 import pytest
 
-from _fakes import make_sweep, program_points
+from _fakes import data_section, fake_summary, make_sweep, program_family, program_points
 from rewritelab.cli import main
-from rewritelab.store import ADDED_COLUMNS, COLUMNS, export, family_label, load_results, open_db
+from rewritelab.errors import UserError
+from rewritelab.store import (
+    ADDED_COLUMNS,
+    COLUMNS,
+    export,
+    family_label,
+    load_results,
+    open_db,
+    record_run,
+)
 
 PROGRAM_SPLITS = {"test_seen", "test_unseen", "test_unseen_strict", "test_ood_steps", "test_ood_length"}
 
@@ -33,6 +42,17 @@ def test_program_rows_carry_every_split_k_answer_and_trace_metrics(sweep):
     summary = json.loads((sweep / "runs" / row["run_id"] / "summary.json").read_text())
     assert row["trace_accuracy"] == summary["trace_accuracy"]["test_ood_steps"]
     assert set(json.loads(row["breakdown_json"])["steps"]) == {"5", "6", "7", "8"}
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [({"trace_accuracy": [0.5]}, "trace_accuracy: missing or not a mapping"),
+     ({"step_accuracy": {"test_seen": "high"}}, "step_accuracy.test_seen: expected a number")],
+)  # fmt: skip
+def test_damaged_trace_metrics_are_a_user_error(tmp_path, broken, message):
+    summary = fake_summary(data_section(100, 0, family=program_family(answer="trace")), 0)
+    with pytest.raises(UserError, match=message):
+        record_run(tmp_path / "r.sqlite", "r", {**summary, **broken}, "s", "p")
 
 
 def test_program_family_labels_leave_k_to_its_own_column():

@@ -148,8 +148,8 @@ def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) 
     ci95 = _mapping(summary, "ci95", where)
     counts = _mapping(summary, "n", where)
     breakdown = summary.get("breakdown") or {}
-    trace = summary.get("trace_accuracy") or {}
-    step = summary.get("step_accuracy") or {}
+    trace = _mapping(summary, "trace_accuracy", where) if "trace_accuracy" in summary else {}
+    step = _mapping(summary, "step_accuracy", where) if "step_accuracy" in summary else {}
     train = summary.get("train") or {}
     config = _mapping(summary, "config", where)
     common = {
@@ -175,8 +175,8 @@ def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) 
                 "ci_low": low,
                 "ci_high": high,
                 "n": counts.get(split),
-                "trace_accuracy": trace.get(split),
-                "step_accuracy": step.get(split),
+                "trace_accuracy": _fraction(trace.get(split), f"{where}: trace_accuracy.{split}"),
+                "step_accuracy": _fraction(step.get(split), f"{where}: step_accuracy.{split}"),
                 "breakdown_json": _dumps(breakdown.get(split) or {}),
             }
         )
@@ -188,6 +188,15 @@ def _mapping(summary: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UserError(f"{where}: {key}: missing or not a mapping; the run's summary.json is damaged")
     return value
+
+
+def _fraction(value: Any, where: str) -> float | None:
+    """A trace metric: a number, or None where the split has none (no trace target strings)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{where}: expected a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def _interval(value: Any, where: str) -> tuple[float | None, float | None]:
