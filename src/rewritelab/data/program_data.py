@@ -58,44 +58,18 @@ def generate_programs(spec: DatasetSpec, family: ProgramFamily) -> Dataset:
     chosen = np.zeros(n_train, dtype=np.int64)
     chosen[seen_rng.choice(eligible, size=min(n_test, len(eligible)), replace=False)] = per
     steps, lengths = family.steps, spec.input_len
-    plan = {
+    unseen, unseen_strict = (heldout, heldout_ids, each, zeros), (strict, strict_ids, each, zeros)
+    plan = {  # the arguments of `ProgramSampler.split`, one entry per split in file order
         "train": (train, train_ids, counts, counts, rngs["train_inputs"], steps, lengths, False),
         "test_seen": (train, train_ids, chosen, counts, seen_rng, steps, lengths, False),
-        "test_unseen": (heldout, heldout_ids, each, zeros, rngs["test_unseen"], steps, lengths, False),
+        "test_unseen": (*unseen, rngs["test_unseen"], steps, lengths, False),
     }
     if strict:
-        plan["test_unseen_strict"] = (
-            strict,
-            strict_ids,
-            each,
-            zeros,
-            rngs["test_unseen_strict"],
-            steps,
-            lengths,
-            False,
-        )
+        plan["test_unseen_strict"] = (*unseen_strict, rngs["test_unseen_strict"], steps, lengths, False)
     if family.test_steps is not None:
-        plan["test_ood_steps"] = (
-            heldout,
-            heldout_ids,
-            each,
-            zeros,
-            rngs["test_ood_steps"],
-            family.test_steps,
-            lengths,
-            True,
-        )
+        plan["test_ood_steps"] = (*unseen, rngs["test_ood_steps"], family.test_steps, lengths, True)
     if family.test_input_len is not None:
-        plan["test_ood_length"] = (
-            heldout,
-            heldout_ids,
-            each,
-            zeros,
-            rngs["test_ood_length"],
-            steps,
-            family.test_input_len,
-            True,
-        )
+        plan["test_ood_length"] = (*unseen, rngs["test_ood_length"], steps, family.test_input_len, True)
     splits, used = {}, {}
     for name, args in plan.items():
         splits[name], used[name] = sampler.split(*args)
