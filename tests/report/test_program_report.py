@@ -44,6 +44,7 @@ def test_a_program_sweep_gets_the_e1_steps_and_k_figures(sweep):
     report = build_report(sweep)
     stems = {p.stem for p in report.parent.glob("*.png")}
     assert stems == {"e1_rules", "program_steps", "program_k", "learning_curves"}
+    assert "number of training programs P" in (report.parent / "learning_curves.svg").read_text()
     page = report.read_text(encoding="utf-8")
     assert "rules per program k" in page and "answer format" in page and "trace acc" in page
 
