@@ -4,7 +4,9 @@
 Each run gets a `summary.json` (schema of docs/architecture.md) and a `metrics.jsonl` with train and eval
 lines; unseen-rule accuracy follows a sigmoid in log I (generalisation appears around 300 rules, as in
 the paper), lowered by skewed rule frequencies, a single training family or a single occurrence count,
-plus a little seed noise.
+plus a little seed noise. Program runs (`program_family`) follow the same law in the number of programs
+P, lowered by longer programs and longer executions, raised by the trace format, with every program split,
+`k` and `steps` breakdowns and, for traces, trace and step accuracy.
 """
 
 from __future__ import annotations
@@ -81,7 +83,70 @@ def _split_breakdown(accuracy: float, noop_frac: float, n: int) -> dict[str, Any
     return {"noop": cells, "occurrences": {"1": {"n": n, "accuracy": accuracy}}}
 
 
+def program_family(k: int = 2, answer: str = "final") -> dict[str, Any]:
+    """A resolved `program` family of k rules per program with every held-out split."""
+    return {"name": "program", "k": [k, k], "patterns": "random", "terminating": 0.1, "steps": [1, 4],
+            "max_steps": 16, "max_len": 16, "test_steps": [5, 8], "test_input_len": [11, 14], "strict": 6,
+            "answer": answer}  # fmt: skip
+
+
+def _is_program(data: dict[str, Any]) -> bool:
+    return isinstance(data["family"], dict) and data["family"].get("name") == "program"
+
+
+def _program_accuracy(data: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Accuracy per split and per execution step count of a fabricated program run."""
+    family = data["family"]
+    k = family["k"][0]
+    logit = 4.0 * (math.log10(data["num_rules"]) - math.log10(300)) - 0.8 * (k - 2)
+    logit += 1.0 if family["answer"] == "trace" else 0.0
+    noise = np.random.default_rng([seed, data["num_rules"], k]).normal(0, 0.02)
+    unseen = float(np.clip(1 / (1 + math.exp(-logit)) + noise, 0.0, 1.0))
+    seen = min(1.0, 0.9 + 0.02 * seed)
+    accuracy = {"test_seen": seen, "test_unseen": unseen, "test_unseen_strict": 0.8 * unseen,
+                "test_ood_steps": 0.5 * unseen, "test_ood_length": 0.9 * unseen}  # fmt: skip
+    steps = {split: range(5, 9) if split == "test_ood_steps" else range(1, 5) for split in accuracy}
+    by_steps = {
+        split: {
+            str(s): {"n": N_TEST // 4, "accuracy": float(np.clip(a * (1.15 - 0.05 * s), 0, 1))}
+            for s in steps[split]
+        }  # fmt: skip
+        for split, a in accuracy.items()
+    }
+    return {"accuracy": accuracy, "k": k, "steps": by_steps}
+
+
+def _program_summary(data: dict[str, Any], seed: int) -> dict[str, Any]:
+    law = _program_accuracy(data, seed)
+    accuracy = law["accuracy"]
+    summary = {
+        "accuracy": accuracy,
+        "ci95": {split: _ci(a, N_TEST) for split, a in accuracy.items()},
+        "n": {split: N_TEST for split in accuracy},
+        "breakdown": {
+            split: {"k": {str(law["k"]): {"n": N_TEST, "accuracy": a}}, "steps": law["steps"][split]}
+            for split, a in accuracy.items()
+        },
+    }
+    if data["family"]["answer"] == "trace":
+        summary["trace_accuracy"] = {split: 0.95 * a for split, a in accuracy.items()}
+        summary["step_accuracy"] = {split: min(1.0, a + 0.05) for split, a in accuracy.items()}
+    return summary
+
+
 def fake_summary(data: dict[str, Any], seed: int, steps: int = 300) -> dict[str, Any]:
+    common = {
+        "train": {"steps": steps, "tokens": steps * 4096, "seconds": 12.5, "final_loss": 0.05},
+        "config": {
+            "data": data,
+            "model": {"n_layer": 2, "n_head": 2, "d_model": 64, "dropout": 0.0, "preset": None},
+            "train": {"seed": seed, "max_steps": steps, "lr": 0.001},
+        },
+        "code_version": "0.1.0+git.abc1234",
+        "finished_at": "2025-01-01T00:00:00+00:00",
+    }
+    if _is_program(data):
+        return {**_program_summary(data, seed), **common}
     unseen = unseen_accuracy(data, seed)
     seen = min(1.0, 0.9 + 0.05 * math.log10(data["num_rules"]) / 4 + 0.01 * seed)
     if data["noop_frac"]:
@@ -92,14 +157,7 @@ def fake_summary(data: dict[str, Any], seed: int, steps: int = 300) -> dict[str,
         "ci95": {split: _ci(a, N_TEST) for split, a in accuracy.items()},
         "n": {split: N_TEST for split in accuracy},
         "breakdown": {split: _split_breakdown(a, data["noop_frac"], N_TEST) for split, a in accuracy.items()},
-        "train": {"steps": steps, "tokens": steps * 4096, "seconds": 12.5, "final_loss": 0.05},
-        "config": {
-            "data": data,
-            "model": {"n_layer": 2, "n_head": 2, "d_model": 64, "dropout": 0.0, "preset": None},
-            "train": {"seed": seed, "max_steps": steps, "lr": 0.001},
-        },
-        "code_version": "0.1.0+git.abc1234",
-        "finished_at": "2025-01-01T00:00:00+00:00",
+        **common,
     }
 
 
@@ -130,6 +188,8 @@ def metrics_lines(summary: dict[str, Any], evals: int = 5) -> list[dict[str, Any
 
 
 def _slug(value: Any) -> str:
+    if isinstance(value, dict) and value.get("name") == "program":
+        return f"program-k{value['k'][0]}-{value['answer']}-steps{'-'.join(map(str, value['steps']))}"
     if isinstance(value, dict):
         return str(value.get("name"))
     if isinstance(value, list):
@@ -196,3 +256,9 @@ def e4_points() -> list[dict[str, Any]]:
 
 def e5_points() -> list[dict[str, Any]]:
     return [{"occurrences": o, "num_rules": i} for o in (1, 2, 4, [1, 2, 3, 4]) for i in (30, 100, 300, 1000)]
+
+
+def program_points() -> list[dict[str, Any]]:
+    """The markov-cpu design: P at k = 2 and k in {1, 2, 3} at P = 1000, in both answer formats."""
+    designs = [(10, 2), (100, 2), (1000, 2), (5000, 2), (1000, 1), (1000, 3)]
+    return [{"num_rules": p, "family": program_family(k, a)} for a in ("final", "trace") for p, k in designs]

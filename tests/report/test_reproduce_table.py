@@ -74,3 +74,19 @@ def test_table_has_one_line_per_run_with_both_accuracies():
     table = format_table([row("num_rules=10.seed=0", 10, 0.99, 0.02)]).splitlines()
     assert len(table) == 3 and table[0].split()[:3] == ["run", "I", "S"]
     assert "99.0% [98.0, 100.0]" in table[2] and "2.0% [0.0, 4.0]" in table[2]
+
+
+def program_row(run_id, num_rules, unseen):
+    accuracy = {"test_seen": 0.9, "test_unseen": unseen, "test_unseen_strict": unseen / 2}
+    accuracy["test_ood_steps"] = 0.1
+    base = row(run_id, num_rules, 0.9, unseen)
+    return RunRow(**{**vars(base), "family": "program(random)", "accuracy": accuracy, "ci": {}})
+
+
+def test_program_runs_add_their_splits_to_the_table_and_speak_of_programs():
+    rows = [program_row("num_rules=10.seed=0", 10, 0.2), program_row("num_rules=1000.seed=0", 1000, 0.8)]
+    table = format_table(rows).splitlines()
+    assert "strict acc [95% CI]" in table[0] and "ood steps acc [95% CI]" in table[0]
+    assert "ood length" not in table[0] and "40.0%" in table[3] and "10.0%" in table[3]
+    (sentence,) = contrast_sentences(sweep_of([{"data.num_rules": [10, 1000]}]), rows)
+    assert sentence.startswith("Unseen-program accuracy rises from 20.0% with 10 programs to 80.0% with 1000")

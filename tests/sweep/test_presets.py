@@ -21,7 +21,7 @@ EXPERIMENTS = ["e1", "e2", "e3", "e4", "e5"]
 
 
 def test_demo_and_every_experiment_exist_at_both_scales():
-    expected = {"demo"} | {f"{e}-{scale}" for e in EXPERIMENTS for scale in ("cpu", "paper")}
+    expected = {"demo"} | {f"{e}-{scale}" for e in [*EXPERIMENTS, "markov"] for scale in ("cpu", "paper")}
     assert expected <= set(NAMES)
 
 
@@ -116,6 +116,44 @@ def test_e6_presets_fine_tune_with_lora_on_encrypted_rewriting_with_40_percent_n
 def test_e6_paper_validates_without_its_model(tmp_path, capsys):
     assert main(["sweep", "e6-paper", "--out", str(tmp_path / "o"), "--dry-run"]) == 0
     assert "num_rules=9000.seed=0" in capsys.readouterr().out and not (tmp_path / "o").exists()
+
+
+def markov_points(name: str) -> dict[tuple[str, int, int], set[int]]:
+    """(answer, P, k) → seeds of a Markov-program preset."""
+    points: dict[tuple[str, int, int], set[int]] = {}
+    for run in expand(load_sweep(name)):
+        family = run.config["data"]["family"]
+        key = (family["answer"], run.config["data"]["num_rules"], family["k"])
+        points.setdefault(key, set()).add(run.seed)
+    return points
+
+
+@pytest.mark.parametrize(("name", "decades", "seeds"), [("markov-cpu", 2.5, 2), ("markov-paper", 4, 3)])
+def test_markov_presets_are_the_e1_analog_with_k_and_both_answer_formats(name, decades, seeds):
+    """P over decades at k = 2 and a k axis, both answer formats, every point with >= `seeds` seeds."""
+    points = markov_points(name)
+    for answer in ("final", "trace"):
+        programs = sorted(p for a, p, k in points if a == answer and k == 2)
+        assert len(programs) >= 4 and math.log10(programs[-1] / programs[0]) >= decades
+        assert len({k for a, _, k in points if a == answer}) >= 3
+    assert {a for a, _, _ in points} == {"final", "trace"}
+    assert all(len(s) >= seeds for s in points.values())
+    for run in expand(load_sweep(name)):
+        data = run.config["data"]
+        family = data["family"]
+        assert family["name"] == "program" and family["strict"] > 0
+        assert family["test_steps"] and family["test_input_len"]
+        assert data["budget"] == load_sweep(name).base["data"]["budget"]  # P at a fixed budget
+
+
+def test_markov_cpu_fits_an_hour_on_two_cores_and_paper_uses_the_papers_model():
+    """The cpu sizing of markov-cpu.yaml: 24 runs of at most 1200 steps of the 2-layer model."""
+    cpu = load_sweep("markov-cpu")
+    assert len(expand(cpu)) <= 24 and cpu.base["train"]["max_steps"] <= 1200
+    assert cpu.base["model"] == {"preset": "cpu-small"} and cpu.base["train"]["device"] == "cpu"
+    paper = load_sweep("markov-paper")
+    assert paper.base["model"] == {"preset": "paper"} and paper.base["data"]["budget"] == 10**6
+    assert paper.base["train"]["device"] == "auto" and paper.base["train"]["epochs"] == 50
 
 
 def test_cli_lists_and_prints_presets(capsys):

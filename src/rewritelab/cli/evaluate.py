@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         dest="splits",
         action="append",
         metavar="NAME",
-        help="evaluate only this split (repeatable; default: test_seen and test_unseen)",
+        help="evaluate only this split (repeatable; default: every test split, for a program dataset also "
+        "test_unseen_strict, test_ood_steps and test_ood_length)",
     )
     parser.add_argument(
         "--max-test-examples",

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         "generate",
         help="generate a dataset (train / test_seen / test_unseen) from a config's data: section",
         description=(
-            "Generate the train, test_seen and test_unseen splits described by the data: section of a "
+            "Generate the train, test_seen and test_unseen splits (for a program family also "
+            "test_unseen_strict, test_ood_steps and test_ood_length) described by the data: section of a "
             "config (a run config's model: and train: sections are ignored) and write them as JSONL with "
             "rules.jsonl and manifest.json; --format hf also writes a Hugging Face DatasetDict into DIR/hf; "
             "--format instruction / chat also write DIR/sft/SPLIT.jsonl, each example as text in TRL's "

@@ -2,8 +2,9 @@
 
 - `rules`: `Rule`, `apply_once` (the reference rewriter every answer comes from), Markov programs.
 - `ranges`, `families`, `mixed`: `IntRange` and the registry of instruction families (pattern samplers).
-- `programs`, `program_data`: the `program` family (instructions that are Markov programs) and its
-  datasets (program pools, held-out and out-of-distribution splits).
+- `programs`, `program_sampling`, `program_data`: the `program` family (instructions that are Markov
+  programs), the sampling of its programs and examples, and its datasets (program pools, held-out and
+  out-of-distribution splits).
 - `spec`: `DatasetSpec`, the `data:` config section, and its validation.
 - `tables`: the column tables `Split`, `RuleTable` and `Dataset`.
 - `codec`, `sampling`, `inputs`, `generate`: `generate_dataset` (rules, training counts, inputs).
@@ -27,7 +28,8 @@ from rewritelab.data.files import check_output_dir, load_dataset, require_hf, wr
 from rewritelab.data.generate import generate_dataset
 from rewritelab.data.manifest import dataset_stats, frequency_table, gini
 from rewritelab.data.mixed import Component, MixedFamily
-from rewritelab.data.program_data import execute, verify_programs_disjoint
+from rewritelab.data.program_data import verify_programs_disjoint
+from rewritelab.data.program_sampling import execute
 from rewritelab.data.programs import AnswerFormat, ProgramFamily
 from rewritelab.data.ranges import Context, IntRange, PatternBatch
 from rewritelab.data.rules import (

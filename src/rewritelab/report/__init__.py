@@ -1,13 +1,15 @@
 """The report of a sweep: the paper's figures (PNG + SVG), one self-contained `report.html`, and the
 summary table and sentences of `rewritelab reproduce`.
 
-`runs` turns results rows into runs with their conditions and statistics over seeds, `figures` and
-`curves` draw, `tables` formats tables, and `html` builds the report directory.
+`runs` turns results rows into runs with their conditions and statistics over seeds, `figures`,
+`programs` (Markov-program sweeps) and `curves` draw, `tables` formats tables, and `html` builds the
+report directory.
 """
 
 from rewritelab.report.curves import read_curves
 from rewritelab.report.figures import cell_point, figure_alpha, figure_noop, figure_rules
 from rewritelab.report.html import build_report
+from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, aggregate, load_runs, t_quantile, varying, wilson
 from rewritelab.report.tables import (
     RunRow,
@@ -25,8 +27,10 @@ __all__ = [
     "cell_point",
     "contrast_sentences",
     "figure_alpha",
+    "figure_k",
     "figure_noop",
     "figure_rules",
+    "figure_steps",
     "format_table",
     "load_runs",
     "occurrence_tables",

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.layout import METRICS, sweep_run_dir
-from rewritelab.report.figures import SPLIT_TITLES, SPLITS, _accuracy_axis, _colours, _new_figure
+from rewritelab.report.figures import SPLITS, _accuracy_axis, _colours, _new_figure, split_title
 from rewritelab.report.runs import Context, Run
 
 
 def figure_learning_curves(ctx: Context):
-    """Accuracy vs step from the eval lines of each run's metrics.jsonl, coloured by I."""
+    """Accuracy vs step from the eval lines of each run's metrics.jsonl, coloured by I (or P)."""
     runs = [r for r in ctx.runs if ctx.curves.get(r.run_id)]
     if not runs:
         return None
@@ -38,10 +38,10 @@ def figure_learning_curves(ctx: Context):
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, color=colour, linewidth=1.2, alpha=0.85, label=None if by_rules else run.run_id)
         ax.set_xlabel("training step")
-        _accuracy_axis(ax, SPLIT_TITLES[split])
+        _accuracy_axis(ax, split_title(split, ctx.symbol))
     if by_rules:
         bar = fig.colorbar(ScalarMappable(norm=norm, cmap=_truncated_viridis()), ax=list(axes), shrink=0.9)
-        bar.set_label("number of training rules I")
+        bar.set_label("number of training programs P" if ctx.symbol == "P" else "number of training rules I")
         if len(rules) <= 10:
             bar.set_ticks(rules, labels=[f"{v:g}" for v in rules])
             bar.minorticks_off()

@@ -26,7 +26,15 @@ from rewritelab.report.runs import (
 from rewritelab.report.tables import occurrence_tables
 
 SPLITS = tuple(reversed(EVAL_SPLITS))  # unseen first: the claim
-SPLIT_TITLES = {"test_unseen": "unseen rules (test_unseen)", "test_seen": "seen rules (test_seen)"}
+SPLIT_TITLES = {
+    "test_unseen": "unseen rules (test_unseen)",
+    "test_seen": "seen rules (test_seen)",
+    "test_unseen_strict": "unseen patterns (test_unseen_strict)",
+    "test_ood_steps": "longer executions (test_ood_steps)",
+    "test_ood_length": "longer inputs (test_ood_length)",
+}
+# The splits of the accuracy-vs-number-of-instructions figure, when some run has them.
+RULES_PANELS = ("test_unseen", "test_unseen_strict", "test_seen")
 DPI = 100
 RC = {
     "svg.hashsalt": "rewritelab",
@@ -66,14 +74,21 @@ def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def _rules_axis(ax, runs: Sequence[Run]) -> None:
-    """A log x axis for I, ticked at the sweep's values when there are few (log ticks would read 4×10⁰)."""
+def _rules_axis(ax, runs: Sequence[Run], symbol: str = "I") -> None:
+    """A log x axis for I (or P), ticked at the sweep's values when there are few (log ticks would read
+    4×10⁰)."""
     values = sorted({r.cond["num_rules"] for r in runs if r.cond["num_rules"]})
     ax.set_xscale("log")
     if len(values) <= 10:
         ax.set_xticks(values, [f"{v:g}" for v in values])
         ax.minorticks_off()
-    ax.set_xlabel("number of training rules I")
+    ax.set_xlabel("number of training programs P" if symbol == "P" else "number of training rules I")
+
+
+def split_title(split: str, symbol: str) -> str:
+    """A panel title; with programs (symbol P), "rules" reads "programs"."""
+    title = SPLIT_TITLES[split]
+    return title.replace("rules", "programs") if symbol == "P" else title
 
 
 def _accuracy_axis(ax, title: str) -> None:
@@ -93,25 +108,29 @@ def _new_figure(width: float, height: float):
 
 
 def figure_rules(ctx: Context):
-    """E1: accuracy vs I (log), one line per value of the other varying conditions, seen beside unseen."""
+    """E1: accuracy vs I or P (log), one line per value of the other varying conditions, unseen beside
+    seen (and programs built from unseen patterns, when the runs have them)."""
     if "num_rules" not in ctx.varying:
         return None
     lines = [c for c in ctx.varying if c != "num_rules"]
     groups = group(ctx.runs, lines)
     colours = _line_colours(lines, len(groups))
-    fig = _new_figure(11, 4.2)
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, split in zip(axes, SPLITS, strict=True):
+    panels = [s for s in RULES_PANELS if any(s in r.accuracy for r in ctx.runs)] or list(SPLITS)
+    fig = _new_figure(5.5 * len(panels), 4.2)
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False).ravel()
+    what = "programs P" if ctx.symbol == "P" else "rules I"
+    for ax, split in zip(axes, panels, strict=True):
         for (key, members), colour in zip(groups, colours, strict=True):
-            _plot_mean_line(ax, members, "num_rules", split, colour, _key_label(lines, key, ctx.scale_name))
-        _rules_axis(ax, ctx.runs)
-        _accuracy_axis(ax, SPLIT_TITLES[split])
+            name = _key_label(lines, key, ctx.scale_name, ctx.symbol)
+            _plot_mean_line(ax, members, "num_rules", split, colour, name)
+        _rules_axis(ax, ctx.runs, ctx.symbol)
+        _accuracy_axis(ax, split_title(split, ctx.symbol))
     if lines:
         axes[0].legend(loc="upper left")
-    fig.suptitle("Accuracy vs number of training rules")
+    fig.suptitle(f"Accuracy vs number of training {what.split()[0]}")
     caption = (
-        "Exact-match accuracy against the number of distinct training rules I (log scale). "
-        f"{_band_note(ctx.runs)}"
+        f"Exact-match accuracy (of the final string) against the number of distinct training {what} "
+        f"(log scale). {_band_note(ctx.runs)}"
     )
     return fig, caption
 

@@ -28,16 +28,20 @@ from rewritelab.report.figures import (
     figure_occurrences,
     figure_rules,
 )
+from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, load_runs, varying
 from rewritelab.report.tables import _e, _html_table, occurrence_tables_html
-from rewritelab.store import TABLE_HEADER, load_results, table_rows
+from rewritelab.store import load_results, table_header, table_rows
+from rewritelab.store.export import TEXT_COLUMNS
 
 FIGURES: tuple[tuple[str, str, Callable[[Context], Any]], ...] = (
-    ("e1_rules", "E1: number of training rules", figure_rules),
+    ("e1_rules", "E1: number of training rules (or programs)", figure_rules),
     ("e2_noop", "E2: no-op examples", figure_noop),
     ("e3_alpha", "E3: skewed rule frequencies", figure_alpha),
     ("e4_family", "E4: rule families", figure_family),
     ("e5_occurrences", "E5: pattern occurrences", figure_occurrences),
+    ("program_steps", "Programs: execution steps", figure_steps),
+    ("program_k", "Programs: rules per program", figure_k),
     ("learning_curves", "Learning curves", figure_learning_curves),
 )
 
@@ -167,11 +171,14 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Pat
             f'<p class="caption">{_e(s.caption)} Files: {s.name}.png, {s.name}.svg.</p>',
             s.extra_html,
         ]
+    header = table_header(frame)
+    text_columns = {i for i, name in enumerate(header) if name in TEXT_COLUMNS}
     parts += [
         '<h2 id="results">Results table</h2>',
         '<p class="caption">One row per run and split; accuracy with its 95% bootstrap confidence interval. '
-        "I = training rules, S = examples per rule.</p>",
-        _html_table(TABLE_HEADER, table_rows(frame), text_columns={0, 1, 7, 9, 10}),
+        "I = training rules (or programs), S = examples per rule; k, answer, trace and step accuracy for "
+        "Markov programs.</p>",
+        _html_table(header, table_rows(frame), text_columns=text_columns),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"
@@ -213,4 +220,6 @@ VARIED_NAMES = {
     "noop_frac": "no-op share",
     "family": "rule family",
     "occurrences": "pattern occurrences",
+    "k": "rules per program k",
+    "answer": "answer format (final / trace)",
 }

@@ -1,7 +1,8 @@
 """Runs of a results frame: their conditions, labels and order, grouping, and the statistics over seeds.
 
 A run is defined by its conditions (number of rules I, S or budget, rule distribution, no-op share,
-family, occurrences, and a `variant` for any other config value that differs between runs) and its seed;
+family, occurrences; for Markov programs also k and the answer format; and a `variant` for any other
+config value that differs between runs) and its seed;
 seeds are averaged with a 95 % band (Student t across seeds, else the run's own bootstrap CI).
 """
 
@@ -22,6 +23,7 @@ Z975 = 1.959964
 # (a learning rate, a model size, a test family) becomes the `variant` condition.
 COVERED = ("data.num_rules", "data.examples_per_rule", "data.budget", "data.alpha", "data.rule_distribution",
            "data.noop_frac", "data.family", "data.occurrences", "data.seed", "train.seed")  # fmt: skip
+PROGRAM_COVERED = ("data.family.name", "data.family.patterns", "data.family.k", "data.family.answer")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -40,7 +42,7 @@ class Run:
 
 
 # Conditions a sweep can vary, in legend order; `scale` is S or the budget (see `_scale_column`).
-CONDITIONS = ("num_rules", "scale", "dist", "noop_frac", "family", "occurrences", "variant")
+CONDITIONS = ("num_rules", "scale", "dist", "noop_frac", "family", "occurrences", "k", "answer", "variant")
 NUMERIC = {"num_rules", "scale", "noop_frac", "alpha"}
 
 
@@ -79,8 +81,15 @@ def _conditions(row: dict[str, Any], scale: str) -> dict[str, Any]:
         "noop_frac": _value(row["noop_frac"]),
         "family": _value(row["family"]),
         "occurrences": _value(row["occurrences"]),
+        "k": _k_value(_value(row["program_k"])),
+        "answer": _value(row["answer"]),
         "variant": None,
     }
+
+
+def _k_value(label: Any) -> Any:
+    """Rules per program: `2` → 2 (a number, for axes), a range such as `1-3` stays text."""
+    return int(label) if isinstance(label, str) and label.isdigit() else label
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -95,20 +104,27 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _covered(path: str) -> bool:
-    return any(path == c or path.startswith(c + ".") for c in COVERED)
+def _covered(path: str, program: bool) -> bool:
+    """Whether a condition covers `path`; of a program family only its pattern family, k and answer
+    format are conditions, so runs differing in its steps or caps stay apart."""
+    covered = [c for c in COVERED if c != "data.family"] + list(PROGRAM_COVERED) if program else COVERED
+    return any(path == c or path.startswith(c + ".") for c in covered)
 
 
 def _set_variants(runs: list[Run], configs: dict[str, dict[str, str]]) -> None:
     """Label each run by the config values outside the known conditions that differ between runs, so
     runs of another learning rate or model size are never averaged together as if they were seeds."""
-    paths = sorted({p for c in configs.values() for p in c if not _covered(p)})
+    paths = sorted({p for c in configs.values() for p in c if not _covered(p, _is_program(c))})
     differing = [p for p in paths if len({c.get(p) for c in configs.values()}) > 1]
     if not differing:
         return
     for run in runs:
         config = configs[run.run_id]
         run.cond["variant"] = ", ".join(f"{p}={config.get(p, '-')}" for p in differing)
+
+
+def _is_program(config: dict[str, str]) -> bool:
+    return config.get("data.family.name") == '"program"'
 
 
 def _value(x: Any) -> Any:
@@ -137,11 +153,16 @@ def varying(runs: Sequence[Run]) -> list[str]:
     return [c for c in CONDITIONS if len({r.cond[c] for r in runs}) > 1]
 
 
-def label(cond: str, value: Any, scale_name: str = "S") -> str:
+def label(cond: str, value: Any, scale_name: str = "S", symbol: str = "I") -> str:
+    """A condition's value as a legend entry; `symbol` names the instructions (I rules, P programs)."""
     if value is None:
         return f"{cond} -"
     if cond == "num_rules":
-        return f"I = {value:g}"
+        return f"{symbol} = {value:g}"
+    if cond == "k":
+        return f"k = {value}"
+    if cond == "answer":
+        return f"{value} answers"
     if cond == "scale":
         return f"{scale_name} = {value:g}"
     if cond == "noop_frac":
@@ -161,6 +182,8 @@ def order(cond: str, value: Any) -> tuple[Any, ...]:
         return (0, float(value.split("=")[-1]), "") if value.startswith("α") else (1, 0.0, str(value))
     if cond == "family":
         return (int(str(value).startswith("mixed")), str(value))
+    if cond == "k":
+        return (0, int(str(value).split("-")[0]), str(value))
     if cond == "occurrences":
         counts = [int(c) if c.strip().isdigit() else 0 for c in str(value).split(" (")[0].split(",")]
         return (int(len(counts) > 1), counts, str(value))
@@ -175,8 +198,8 @@ def group(runs: Iterable[Run], conds: Sequence[str]) -> list[tuple[tuple[Any, ..
     return sorted(groups.items(), key=lambda kv: [order(c, v) for c, v in zip(conds, kv[0], strict=True)])
 
 
-def _key_label(conds: Sequence[str], key: tuple[Any, ...], scale_name: str) -> str:
-    return ", ".join(label(c, v, scale_name) for c, v in zip(conds, key, strict=True)) or "all runs"
+def _key_label(conds: Sequence[str], key: tuple[Any, ...], scale_name: str, symbol: str = "I") -> str:
+    return ", ".join(label(c, v, scale_name, symbol) for c, v in zip(conds, key, strict=True)) or "all runs"
 
 
 @dataclass
@@ -187,6 +210,16 @@ class Context:
     varying: list[str]
     scale_name: str
     curves: dict[str, list[dict[str, Any]]]  # run id → eval lines of metrics.jsonl
+
+    @property
+    def programs(self) -> list[Run]:
+        """The runs whose instructions are Markov programs (they have an answer format)."""
+        return [r for r in self.runs if r.cond["answer"] is not None]
+
+    @property
+    def symbol(self) -> str:
+        """What the number of instructions is called: P (programs) when every run is a program run."""
+        return "P" if self.runs and len(self.programs) == len(self.runs) else "I"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -143,9 +143,20 @@ def _acc_cell(row: RunRow, split: str) -> str:
     return f"{_pct(row.accuracy[split])} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
+# Program datasets' extra splits, as reproduce-table columns when some run has them.
+PROGRAM_COLUMNS = {
+    "test_unseen_strict": "strict",
+    "test_ood_steps": "ood steps",
+    "test_ood_length": "ood length",
+}
+
+
 def format_table(rows: Sequence[RunRow]) -> str:
-    """A fixed-width text table: per run I, S, α, no-op share, family, seen / unseen accuracy (95% CI)."""
+    """A fixed-width text table: per run I, S, α, no-op share, family, seen / unseen accuracy (95% CI),
+    and the accuracy on each extra split of program runs."""
+    extra = [s for s in PROGRAM_COLUMNS if any(s in r.accuracy for r in rows)]
     header = ["run", "I", "S", "alpha", "no-op", "family", "seen acc [95% CI]", "unseen acc [95% CI]"]
+    header += [f"{PROGRAM_COLUMNS[s]} acc [95% CI]" for s in extra]
     body = []
     for r in rows:
         alpha = "uniform" if r.rule_distribution == "uniform" else _num(r.alpha)
@@ -159,6 +170,7 @@ def format_table(rows: Sequence[RunRow]) -> str:
                 r.family or "-",
                 _acc_cell(r, "test_seen"),
                 _acc_cell(r, "test_unseen"),
+                *(_acc_cell(r, s) for s in extra),
             ]
         )
     widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
@@ -208,6 +220,7 @@ def _mean(rows: Sequence[RunRow], split: str) -> float | None:
 
 def _contrast(few: int, few_rows: list[RunRow], many: int, many_rows: list[RunRow], label: str) -> str:
     lo, hi = _mean(few_rows, "test_unseen"), _mean(many_rows, "test_unseen")
+    what = "program" if all((r.family or "").startswith("program(") for r in few_rows + many_rows) else "rule"
     shown_lo, shown_hi = round(100 * (lo or 0), 1), round(100 * (hi or 0), 1)  # as printed
     verb = "rises from" if shown_lo < shown_hi else "falls from" if shown_lo > shown_hi else "is"
     link = "to" if verb != "is" else "and"
@@ -216,12 +229,12 @@ def _contrast(few: int, few_rows: list[RunRow], many: int, many_rows: list[RunRo
         scale = f"at the same budget of {budgets.pop()} examples"
     else:
         per_rule = (_num(few_rows[0].examples_per_rule), _num(many_rows[0].examples_per_rule))
-        scale = f"with {per_rule[0]} and {per_rule[1]} examples per rule"
+        scale = f"with {per_rule[0]} and {per_rule[1]} examples per {what}"
     seeds = len(few_rows)
     seed_note = f", mean of {seeds} seeds" if seeds > 1 else ""
     cond = f" ({label})" if label else ""
     seen = f"{_pct(_mean(few_rows, 'test_seen'))} / {_pct(_mean(many_rows, 'test_seen'))}"
     return (
-        f"Unseen-rule accuracy {verb} {_pct(lo)} with {few} rules {link} {_pct(hi)} with {many} rules {scale}"
-        f"{cond} (seen-rule accuracy {seen}{seed_note})."
+        f"Unseen-{what} accuracy {verb} {_pct(lo)} with {few} {what}s {link} {_pct(hi)} with {many} {what}s "
+        f"{scale}{cond} (seen-{what} accuracy {seen}{seed_note})."
     )

@@ -72,7 +72,7 @@ def evaluate_run(
     progress: str | bool | None = None,
     max_examples: int | None = None,
 ) -> dict[str, Any]:
-    """Score a finished run's checkpoint on `splits` (default: both test splits); write
+    """Score a finished run's checkpoint on `splits` (default: every test split of the dataset); write
     `predictions/SPLIT.jsonl` and then `summary.json` (merged with an existing summary's other splits).
 
     `model` and `dataset` let the training loop pass what it holds in memory instead of reloading.

@@ -4,16 +4,16 @@ SQLite because a sweep's worker processes (or its driver, with Ray) record runs 
 and a busy timeout let several writers take turns without a server, and one transaction per run means a
 reader never sees half a run. Recording is idempotent (a run's old rows are replaced), so a resumed or
 repeated sweep never duplicates rows. The experimental columns (I, S, budget, α, no-op share, family,
-occurrences) are derived from the resolved run config once, here, so every consumer (tables, figures,
-`pandas`) filters on plain columns instead of parsing configs.
+occurrences; for Markov programs also k and the answer format) are derived from the resolved run config
+once, here, so every consumer (tables, figures, `pandas`) filters on plain columns instead of parsing
+configs. Columns added since the first schema (`ADDED_COLUMNS`) are added to older databases when they
+are opened and read as missing from older CSVs, so committed results stay readable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
-import math
 import os
 import re
 import sqlite3
@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_write_bytes, atomic_write_text
 from rewritelab.layout import RESULTS_DB
+from rewritelab.store.columns import experiment_columns
 
 BUSY_TIMEOUT_S = 60.0
-FORMATS = ("markdown", "csv", "parquet")
 
 # Column name → SQLite type, in table order. The key is (run_id, split).
 COLUMNS: dict[str, str] = {
@@ -42,11 +41,15 @@ COLUMNS: dict[str, str] = {
     "noop_frac": "REAL",
     "family": "TEXT",
     "occurrences": "TEXT",
+    "program_k": "TEXT",
+    "answer": "TEXT",
     "split": "TEXT NOT NULL",
     "accuracy": "REAL",
     "ci_low": "REAL",
     "ci_high": "REAL",
     "n": "INTEGER",
+    "trace_accuracy": "REAL",
+    "step_accuracy": "REAL",
     "breakdown_json": "TEXT",
     "config_json": "TEXT",
     "steps": "INTEGER",
@@ -55,6 +58,8 @@ COLUMNS: dict[str, str] = {
     "code_version": "TEXT",
     "finished_at": "TEXT",
 }
+# Program runs' columns, absent from databases and CSVs written before them.
+ADDED_COLUMNS = ("program_k", "answer", "trace_accuracy", "step_accuracy")
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS results (\n"
     + ",\n".join(f"  {name} {kind}" for name, kind in COLUMNS.items())
@@ -96,6 +101,10 @@ def _prepare(db: sqlite3.Connection) -> None:
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")  # persistent: only the first opener switches
     db.execute(SCHEMA)
+    present = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+    for name in ADDED_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE results ADD COLUMN {name} {COLUMNS[name]}")
 
 
 def _retry_busy(step) -> None:
@@ -139,6 +148,8 @@ def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) 
     ci95 = _mapping(summary, "ci95", where)
     counts = _mapping(summary, "n", where)
     breakdown = summary.get("breakdown") or {}
+    trace = _mapping(summary, "trace_accuracy", where) if "trace_accuracy" in summary else {}
+    step = _mapping(summary, "step_accuracy", where) if "step_accuracy" in summary else {}
     train = summary.get("train") or {}
     config = _mapping(summary, "config", where)
     common = {
@@ -164,75 +175,12 @@ def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) 
                 "ci_low": low,
                 "ci_high": high,
                 "n": counts.get(split),
+                "trace_accuracy": _fraction(trace.get(split), f"{where}: trace_accuracy.{split}"),
+                "step_accuracy": _fraction(step.get(split), f"{where}: step_accuracy.{split}"),
                 "breakdown_json": _dumps(breakdown.get(split) or {}),
             }
         )
     return rows
-
-
-def experiment_columns(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
-    """The experimental columns of a resolved run config (the `data` section and the seed)."""
-    data = config.get("data")
-    if not isinstance(data, dict):
-        raise UserError(f"{where}: config.data: missing; the summary must hold the resolved run config")
-    num_rules = data.get("num_rules")
-    budget = data.get("budget")
-    per_rule = data.get("examples_per_rule")
-    if num_rules and per_rule is None and budget is not None:
-        per_rule = budget / num_rules
-    elif num_rules and budget is None and per_rule is not None:
-        budget = int(round(per_rule * num_rules))
-    distribution = data.get("rule_distribution", "uniform")
-    return {
-        "seed": data.get("seed", (config.get("train") or {}).get("seed")),
-        "num_rules": num_rules,
-        "examples_per_rule": None if per_rule is None else float(per_rule),
-        "budget": budget,
-        "alpha": data.get("alpha") if distribution == "powerlaw" else None,
-        "rule_distribution": distribution,
-        "noop_frac": data.get("noop_frac", 0.0),
-        "family": family_label(data.get("family", "random")),
-        "occurrences": occurrences_label(data.get("occurrences", 1)),
-    }
-
-
-def family_label(family: Any) -> str:
-    """A short label: `random`, `repeated[k=3-4]`, `mixed(repeated,periodic,mirrored)[k=3-4]`."""
-    if isinstance(family, str):
-        return family
-    if not isinstance(family, dict):
-        return str(family)
-    name = str(family.get("name", "?"))
-    components = family.get("components")
-    if not components:
-        return name + _k_suffix(family)
-    suffixes = {_k_suffix(c) for c in components}
-    if len(suffixes) == 1:  # every component has the same k range (or none): say it once
-        return f"{name}({','.join(str(c.get('name', '?')) for c in components)}){suffixes.pop()}"
-    return f"{name}({','.join(str(c.get('name', '?')) + _k_suffix(c) for c in components)})"
-
-
-def _k_suffix(family: dict[str, Any]) -> str:
-    k = family.get("k")
-    if k is None or k == 0:
-        return ""
-    if isinstance(k, (list, tuple)):
-        return f"[k={k[0]}-{k[-1]}]" if len(k) == 2 and k[0] != k[1] else f"[k={k[0]}]"
-    return f"[k={k}]"
-
-
-def occurrences_label(occurrences: Any) -> str:
-    """`1`, `1,5,10,15,20`, or `1,10 (weights 3:1)` when the counts are not equally likely."""
-    if isinstance(occurrences, dict):
-        counts = occurrences.get("counts") or []
-        weights = occurrences.get("weights")
-        label = ",".join(str(c) for c in counts)
-        if weights and len(set(weights)) > 1:
-            label += f" (weights {':'.join(f'{w:g}' for w in weights)})"
-        return label
-    if isinstance(occurrences, (list, tuple)):
-        return ",".join(str(c) for c in occurrences)
-    return str(occurrences)
 
 
 def _mapping(summary: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -240,6 +188,15 @@ def _mapping(summary: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UserError(f"{where}: {key}: missing or not a mapping; the run's summary.json is damaged")
     return value
+
+
+def _fraction(value: Any, where: str) -> float | None:
+    """A trace metric: a number, or None where the split has none (no trace target strings)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{where}: expected a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def _interval(value: Any, where: str) -> tuple[float | None, float | None]:
@@ -307,6 +264,9 @@ def _read_csv(path: Path):
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not a results CSV ({str(e).splitlines()[0]})") from None
+    for name in ADDED_COLUMNS:
+        if name not in frame.columns:
+            frame[name] = None
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise UserError(
@@ -338,117 +298,3 @@ def _natural(text: str) -> tuple[Any, ...]:
     """Sort key that orders `num_rules=30` before `num_rules=100`: numbers compare as numbers."""
     parts = NUMBER.split(text)
     return tuple(float(p) if i % 2 else p for i, p in enumerate(parts))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Exports
-
-
-def export(path: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> str | bytes:
-    """Export the results as `markdown`, `csv` or `parquet` (rows in `load_results` order).
-
-    Returns the text (markdown, csv) or bytes (parquet); with `out` it is also written there atomically.
-    """
-    if fmt not in FORMATS:
-        raise UserError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
-    frame = load_results(path)
-    if frame.empty:
-        raise UserError(f"{path}: the results database is empty; no run has finished yet")
-    if fmt == "markdown":
-        data: str | bytes = markdown_table(frame)
-    elif fmt == "csv":
-        data = frame.to_csv(index=False, lineterminator="\n")
-    else:
-        data = _parquet_bytes(frame)
-    if out is not None:
-        if isinstance(data, bytes):
-            atomic_write_bytes(out, data)
-        else:
-            atomic_write_text(out, data)
-    return data
-
-
-def _parquet_bytes(frame) -> bytes:
-    try:
-        import pyarrow  # noqa: F401 - only to give a clear message when it is missing
-    except ImportError:
-        raise UserError(
-            "--format parquet needs pyarrow; install the extra: pip install 'rewritelab[parquet]'"
-        ) from None
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False, engine="pyarrow")
-    return buffer.getvalue()
-
-
-TABLE_HEADER = [
-    "run",
-    "split",
-    "accuracy [95% CI]",
-    "n",
-    "I",
-    "S",
-    "budget",
-    "alpha",
-    "no-op",
-    "family",
-    "occurrences",
-    "seed",
-    "steps",
-]
-
-
-def table_rows(frame) -> list[list[str]]:
-    """The cells of the readable results table (shared by the markdown export and the HTML report)."""
-    return [
-        [
-            str(r.run_id),
-            str(r.split),
-            _accuracy_cell(r.accuracy, r.ci_low, r.ci_high),
-            _number(r.n),
-            _number(r.num_rules),
-            _number(r.examples_per_rule),
-            _number(r.budget),
-            "uniform" if r.rule_distribution == "uniform" else _number(r.alpha),
-            _number(r.noop_frac),
-            _text(r.family),
-            _text(r.occurrences),
-            _number(r.seed),
-            _number(r.steps),
-        ]
-        for r in frame.itertuples(index=False)
-    ]
-
-
-def markdown_table(frame) -> str:
-    rows = [TABLE_HEADER, *table_rows(frame)]
-    escaped = [[cell.replace("|", "\\|") for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in escaped) for i in range(len(TABLE_HEADER))]
-    lines = [
-        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in escaped
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines) + "\n"
-
-
-def _missing(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def _accuracy_cell(accuracy: float, low: float, high: float) -> str:
-    if _missing(accuracy):
-        return "-"
-    if _missing(low) or _missing(high):
-        return f"{accuracy:.3f}"
-    return f"{accuracy:.3f} [{low:.3f}, {high:.3f}]"
-
-
-def _number(x: Any) -> str:
-    if _missing(x):
-        return "-"
-    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.4g}" if isinstance(x, float) else str(x)
-
-
-def _text(x: Any) -> str:
-    return "-" if _missing(x) else str(x)

@@ -1,0 +1,45 @@
+"""The results database of a sweep (`database`: one SQLite row per run × split, loading as a frame), the
+columns derived from a run config (`columns`) and the exports (`export`: markdown, CSV, parquet and the
+readable table)."""
+
+from rewritelab.store.columns import experiment_columns, family_label, occurrences_label
+from rewritelab.store.database import (
+    ADDED_COLUMNS,
+    BUSY_TIMEOUT_S,
+    COLUMNS,
+    database_path,
+    load_results,
+    open_db,
+    record_run,
+    summary_rows,
+)
+from rewritelab.store.export import (
+    FORMATS,
+    TABLE_HEADER,
+    export,
+    has_programs,
+    markdown_table,
+    table_header,
+    table_rows,
+)
+
+__all__ = [
+    "ADDED_COLUMNS",
+    "BUSY_TIMEOUT_S",
+    "COLUMNS",
+    "FORMATS",
+    "TABLE_HEADER",
+    "database_path",
+    "experiment_columns",
+    "export",
+    "family_label",
+    "has_programs",
+    "load_results",
+    "markdown_table",
+    "occurrences_label",
+    "open_db",
+    "record_run",
+    "summary_rows",
+    "table_header",
+    "table_rows",
+]

@@ -1,0 +1,89 @@
+"""The experimental columns of a results row, derived from a resolved run config: I, S, budget, α,
+no-op share, and short labels for the family, the occurrences and (Markov programs) k and the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewritelab.errors import UserError
+
+
+def experiment_columns(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """The experimental columns of a resolved run config (the `data` section and the seed)."""
+    data = config.get("data")
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: config.data: missing; the summary must hold the resolved run config")
+    num_rules = data.get("num_rules")
+    budget = data.get("budget")
+    per_rule = data.get("examples_per_rule")
+    if num_rules and per_rule is None and budget is not None:
+        per_rule = budget / num_rules
+    elif num_rules and budget is None and per_rule is not None:
+        budget = int(round(per_rule * num_rules))
+    distribution = data.get("rule_distribution", "uniform")
+    family = data.get("family", "random")
+    program = isinstance(family, dict) and family.get("name") == "program"
+    return {
+        "seed": data.get("seed", (config.get("train") or {}).get("seed")),
+        "num_rules": num_rules,
+        "examples_per_rule": None if per_rule is None else float(per_rule),
+        "budget": budget,
+        "alpha": data.get("alpha") if distribution == "powerlaw" else None,
+        "rule_distribution": distribution,
+        "noop_frac": data.get("noop_frac", 0.0),
+        "family": family_label(family),
+        "occurrences": occurrences_label(data.get("occurrences", 1)),
+        "program_k": _range_label(family.get("k")) if program else None,
+        "answer": family.get("answer", "final") if program else None,
+    }
+
+
+def family_label(family: Any) -> str:
+    """A short label: `random`, `repeated[k=3-4]`, `mixed(repeated,periodic,mirrored)[k=3-4]`, and
+    `program(random)` for Markov programs (their k has a column of its own)."""
+    if isinstance(family, str):
+        return family
+    if not isinstance(family, dict):
+        return str(family)
+    name = str(family.get("name", "?"))
+    if name == "program":
+        return f"program({family_label(family.get('patterns', 'random'))})"
+    components = family.get("components")
+    if not components:
+        return name + _k_suffix(family)
+    suffixes = {_k_suffix(c) for c in components}
+    if len(suffixes) == 1:  # every component has the same k range (or none): say it once
+        return f"{name}({','.join(str(c.get('name', '?')) for c in components)}){suffixes.pop()}"
+    return f"{name}({','.join(str(c.get('name', '?')) + _k_suffix(c) for c in components)})"
+
+
+def _k_suffix(family: dict[str, Any]) -> str:
+    k = family.get("k")
+    if k is None or k == 0:
+        return ""
+    if isinstance(k, (list, tuple)):
+        return f"[k={k[0]}-{k[-1]}]" if len(k) == 2 and k[0] != k[1] else f"[k={k[0]}]"
+    return f"[k={k}]"
+
+
+def _range_label(value: Any) -> str | None:
+    """A range as written in a config → `2` or `1-3` (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return str(value[0]) if len(value) == 1 or value[0] == value[-1] else f"{value[0]}-{value[-1]}"
+    return str(value)
+
+
+def occurrences_label(occurrences: Any) -> str:
+    """`1`, `1,5,10,15,20`, or `1,10 (weights 3:1)` when the counts are not equally likely."""
+    if isinstance(occurrences, dict):
+        counts = occurrences.get("counts") or []
+        weights = occurrences.get("weights")
+        label = ",".join(str(c) for c in counts)
+        if weights and len(set(weights)) > 1:
+            label += f" (weights {':'.join(f'{w:g}' for w in weights)})"
+        return label
+    if isinstance(occurrences, (list, tuple)):
+        return ",".join(str(c) for c in occurrences)
+    return str(occurrences)

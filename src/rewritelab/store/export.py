@@ -1,0 +1,137 @@
+"""Exports of a results database: markdown, CSV and parquet, and the readable table the markdown export
+and the HTML report share (program columns appear only when some run trains on Markov programs)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from typing import Any
+
+from rewritelab.errors import UserError
+from rewritelab.io import atomic_write_bytes, atomic_write_text
+from rewritelab.store.database import load_results
+
+FORMATS = ("markdown", "csv", "parquet")
+
+
+def export(path: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> str | bytes:
+    """Export the results as `markdown`, `csv` or `parquet` (rows in `load_results` order).
+
+    Returns the text (markdown, csv) or bytes (parquet); with `out` it is also written there atomically.
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
+    frame = load_results(path)
+    if frame.empty:
+        raise UserError(f"{path}: the results database is empty; no run has finished yet")
+    if fmt == "markdown":
+        data: str | bytes = markdown_table(frame)
+    elif fmt == "csv":
+        data = frame.to_csv(index=False, lineterminator="\n")
+    else:
+        data = _parquet_bytes(frame)
+    if out is not None:
+        if isinstance(data, bytes):
+            atomic_write_bytes(out, data)
+        else:
+            atomic_write_text(out, data)
+    return data
+
+
+def _parquet_bytes(frame) -> bytes:
+    try:
+        import pyarrow  # noqa: F401 - only to give a clear message when it is missing
+    except ImportError:
+        raise UserError(
+            "--format parquet needs pyarrow; install the extra: pip install 'rewritelab[parquet]'"
+        ) from None
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, engine="pyarrow")
+    return buffer.getvalue()
+
+
+TABLE_HEADER = ["run", "split", "accuracy [95% CI]", "n", "I", "S", "budget", "alpha", "no-op", "family",
+                "occurrences", "seed", "steps"]  # fmt: skip
+PROGRAM_HEADER = ["k", "answer", "trace acc", "step acc"]
+TEXT_COLUMNS = {"run", "split", "alpha", "family", "occurrences", "k", "answer"}
+
+
+def has_programs(frame) -> bool:
+    """Whether some run trains on Markov programs (its rows have an answer format)."""
+    return bool(frame["answer"].notna().any())
+
+
+def table_header(frame) -> list[str]:
+    return TABLE_HEADER + (PROGRAM_HEADER if has_programs(frame) else [])
+
+
+def table_rows(frame) -> list[list[str]]:
+    """The cells of the readable results table (shared by the markdown export and the HTML report)."""
+    programs = has_programs(frame)
+    rows = []
+    for r in frame.itertuples(index=False):
+        row = [
+            str(r.run_id),
+            str(r.split),
+            _accuracy_cell(r.accuracy, r.ci_low, r.ci_high),
+            _number(r.n),
+            _number(r.num_rules),
+            _number(r.examples_per_rule),
+            _number(r.budget),
+            "uniform" if r.rule_distribution == "uniform" else _number(r.alpha),
+            _number(r.noop_frac),
+            _text(r.family),
+            _text(r.occurrences),
+            _number(r.seed),
+            _number(r.steps),
+        ]
+        if programs:
+            row += [
+                _text(r.program_k),
+                _text(r.answer),
+                _fraction(r.trace_accuracy),
+                _fraction(r.step_accuracy),
+            ]
+        rows.append(row)
+    return rows
+
+
+def markdown_table(frame) -> str:
+    header = table_header(frame)
+    rows = [header, *table_rows(frame)]
+    escaped = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in escaped) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in escaped
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _accuracy_cell(accuracy: float, low: float, high: float) -> str:
+    if _missing(accuracy):
+        return "-"
+    if _missing(low) or _missing(high):
+        return f"{accuracy:.3f}"
+    return f"{accuracy:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _fraction(x: Any) -> str:
+    return "-" if _missing(x) else f"{x:.3f}"
+
+
+def _number(x: Any) -> str:
+    if _missing(x):
+        return "-"
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def _text(x: Any) -> str:
+    return "-" if _missing(x) else str(x)
