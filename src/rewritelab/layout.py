@@ -33,6 +33,7 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
 PREDICTIONS_DIR = "predictions"
+ADAPTER_DIR = "adapter"  # LoRA runs: the final adapter as peft writes it (PeftModel.from_pretrained)
 
 
 def predictions_file(run_dir: Path, split: str) -> Path:

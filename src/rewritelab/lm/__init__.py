@@ -33,10 +33,9 @@ from rewritelab.lm.kinds import AnyRunConfig, build_any_run_config, evaluate_any
 from rewritelab.lm.pipeline import train_lm_run
 from rewritelab.lm.prompts import cipher_table, instruction, sft_records, task_dataset
 from rewritelab.lm.scoring import score_lm_split, teacher_forced
-from rewritelab.lm.train import ADAPTER, train_lm
+from rewritelab.lm.train import train_lm
 
 __all__ = [
-    "ADAPTER",
     "AnyRunConfig",
     "BUILTIN_MODELS",
     "LMConfig",

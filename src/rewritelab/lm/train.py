@@ -22,13 +22,13 @@ from rewritelab.config import to_dict
 from rewritelab.data import Dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_dir
-from rewritelab.layout import CHECKPOINT, EVAL_SPLITS, METRICS
+from rewritelab.layout import ADAPTER_DIR, CHECKPOINT, EVAL_SPLITS, METRICS
 from rewritelab.lm.config import LMRunConfig, same_lm_run
 from rewritelab.lm.encode import LMEncoded, answer_logits, check_head, encode_split, resolve_template
 from rewritelab.lm.hf import attach_lora, load_model, load_tokenizer, require
 from rewritelab.lm.prompts import task_dataset
 from rewritelab.lm.scoring import teacher_forced
-from rewritelab.run import TrainingInterrupted, TrainState, count_steps, epoch_batches, learning_rate, shard
+from rewritelab.run import TrainingInterrupted, TrainState, count_steps, shard
 from rewritelab.run.checkpoint import (
     CHECKPOINT_FORMAT,
     capture_rng,
@@ -39,10 +39,8 @@ from rewritelab.run.checkpoint import (
 from rewritelab.run.device import Dist, autocast_for, execution_banner, resolve_device
 from rewritelab.run.rundir import MetricsLog, load_data, prepare_run_dir
 from rewritelab.run.scoring import eval_subset
-from rewritelab.run.train import LOG_EVERY, stop_requests
+from rewritelab.run.train import LOG_EVERY, Schedule, stop_requests
 from rewritelab.textfmt import Progress
-
-ADAPTER = "adapter"  # RUN_DIR/adapter/: the final adapter as peft writes it (PeftModel.from_pretrained)
 
 
 class LMSetup(NamedTuple):
@@ -149,30 +147,25 @@ def train_lm(
     start = f"resuming at step {state.step} of" if state.step else "training"
     bar.message(f"{run_dir}: {start} {total_steps} steps, LoRA {n_train:,} trainable parameters")
     session_start, seconds_before = time.perf_counter(), state.seconds
-    batches, batches_epoch = [], -1
+    schedule = Schedule(train_enc.lengths, tc, total_steps, optimizer)
     curves = tc.eval_every > 0 and tc.eval_examples > 0
     model.train()
     try:
         with stop_requests() as stop:
             while state.step < total_steps:
-                if batches_epoch != state.epoch:
-                    batches, batches_epoch = epoch_batches(train_enc.lengths, tc, state.epoch), state.epoch
-                batch = batches[state.position]
-                lr = learning_rate(state.step, total_steps, tc)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                batch, lr = schedule.begin(state)
                 loss = lm_train_step(model, train_enc, batch, tc.grad_accum, device, amp)
                 if tc.grad_clip > 0:
                     nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                state.advance(int(train_enc.lengths[batch].sum()), loss, len(batches))
+                state.advance(int(train_enc.lengths[batch].sum()), loss, len(schedule.batches))
                 state.seconds = seconds_before + time.perf_counter() - session_start
                 bar.update(1, f"loss {state.loss:.4f} lr {lr:.2e}")
 
                 last, stopping = state.step == total_steps, bool(stop)
                 if state.step % LOG_EVERY == 0 or last:
-                    metrics.write(state.train_record(lr, len(batches)))
+                    metrics.write(state.train_record(lr, len(schedule.batches)))
                 if curves and (state.step % tc.eval_every == 0 or last):
                     accuracy = {
                         name: float(teacher_forced(model, s.encoded[name], idx, device, amp).mean())
@@ -186,7 +179,7 @@ def train_lm(
                     raise TrainingInterrupted(stop[0] or signal.SIGTERM, state.step, ckpt_path)
     finally:
         bar.close()
-    save_adapter(model, run_dir / ADAPTER)
+    save_adapter(model, run_dir / ADAPTER_DIR)
     return s
 
 

@@ -78,6 +78,24 @@ def epoch_batches(lengths: np.ndarray, cfg: TrainConfig, epoch: int) -> list[np.
     return length_batches(lengths, cfg.batch_size, rng, shuffle=True)
 
 
+class Schedule:
+    """Which batch each step reads and at which learning rate, for every run kind: the batches of an
+    epoch are a pure function of (train.seed, epoch), so a resumed run reads exactly what it would have."""
+
+    def __init__(self, lengths: np.ndarray, cfg: TrainConfig, total_steps: int, optimizer):
+        self.lengths, self.cfg, self.total_steps, self.optimizer = lengths, cfg, total_steps, optimizer
+        self.epoch, self.batches = -1, []
+
+    def begin(self, state: TrainState) -> tuple[np.ndarray, float]:
+        """The batch of step `state.step`, with the learning rate set on the optimizer."""
+        if self.epoch != state.epoch:
+            self.batches, self.epoch = epoch_batches(self.lengths, self.cfg, state.epoch), state.epoch
+        lr = learning_rate(state.step, self.total_steps, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return self.batches[state.position], lr
+
+
 def shard(batch: np.ndarray, dist: Dist, grad_accum: int) -> list[tuple[np.ndarray, float]]:
     """This process's micro-batches of a global batch, each with a weight (0 marks an empty slice).
 
@@ -274,19 +292,13 @@ def train_model(
     where = f"{device} x {dist.world_size} processes" if dist.enabled else str(device)
     bar.message(f"{run_dir}: {start} {total_steps} steps on {where}, {model.num_params():,} parameters")
     session_start, seconds_before, session_tokens = time.perf_counter(), state.seconds, 0
-    batches, batches_epoch = [], -1
+    schedule = Schedule(train_enc.lengths, tc, total_steps, optimizer)
     curves = tc.eval_every > 0 and tc.eval_examples > 0 and dist.is_main  # learning-curve evaluations
     model.train()
     try:
         with stop_requests() as stop:
             while state.step < total_steps:
-                if batches_epoch != state.epoch:
-                    batches, batches_epoch = epoch_batches(train_enc.lengths, tc, state.epoch), state.epoch
-                batch = batches[state.position]
-                lr = learning_rate(state.step, total_steps, tc)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-
+                batch, lr = schedule.begin(state)
                 loss = train_step(net, train_enc, batch, tc, dist, device, amp)
                 if tc.grad_clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
@@ -295,7 +307,7 @@ def train_model(
 
                 loss_value, stopping = all_reduce_sum([float(loss.item()), float(len(stop))], dist, device)
                 batch_tokens = int(train_enc.lengths[batch].sum())
-                state.advance(batch_tokens, loss_value, len(batches))
+                state.advance(batch_tokens, loss_value, len(schedule.batches))
                 state.seconds = seconds_before + time.perf_counter() - session_start
                 session_tokens += batch_tokens
                 rate = session_tokens / max(time.perf_counter() - session_start, 1e-9)
@@ -303,7 +315,7 @@ def train_model(
 
                 last = state.step == total_steps
                 if state.step % LOG_EVERY == 0 or last:
-                    metrics.write(state.train_record(lr, len(batches)))
+                    metrics.write(state.train_record(lr, len(schedule.batches)))
                 if curves and (state.step % tc.eval_every == 0 or last):
                     evaluate_subsets()
                 if state.step % tc.checkpoint_every == 0 or last or stopping:
