@@ -464,3 +464,12 @@ def test_sweep_logs_progress_lines_while_runs_train(tmp_path, capsys):
     beats = [line for line in err.splitlines() if line.startswith("sweep 0/1") and "running:" in line]
     assert beats and re.search(r"num_rules=4\.seed=0 step \d+/400 loss \d", beats[-1])
     assert any(line.startswith("sweep 1/1 (100%)") for line in err.splitlines())
+
+
+@pytest.mark.parametrize("command", ["sweep", "reproduce"])
+def test_out_that_is_a_file_is_one_line_and_exit_2(tmp_path, capsys, command):
+    out = tmp_path / "a-file"
+    out.write_text("not a sweep directory")
+    code, _, err = run_cli([command, str(write_sweep(tmp_path, MICRO)), "--out", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "exists and is not a directory" in err
+    assert out.read_text() == "not a sweep directory"

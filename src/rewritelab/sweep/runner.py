@@ -46,6 +46,8 @@ from rewritelab.textfmt import Progress
 def prepare_sweep_dir(sweep: Sweep, sweep_dir: Path, configs: dict[str, Any]) -> None:
     """Write `sweep.yaml` and each run's `config.yaml`; refuse a directory that holds another sweep."""
     sweep_dir = Path(sweep_dir)
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise UserError(f"--out {sweep_dir}: exists and is not a directory; choose another sweep directory")
     path = sweep_dir / SWEEP_FILE
     if path.exists():
         raw = load_yaml(path)
