@@ -332,3 +332,14 @@ def test_cli_bad_input_is_one_line_and_exit_2(sweep, tmp_path, capsys):
         main(["results", str(sweep), "--format", "xlsx"])
     assert exit_info.value.code == 2
     assert not list(tmp_path.glob("*.parquet"))
+
+
+def test_reading_results_never_writes_the_file(tmp_path, capsys):
+    """`results` / `report` on a file that is not a database leave it as it was (read-only open)."""
+    text = tmp_path / "notes.txt"
+    text.write_text("x")
+    for command in (["results", str(text)], ["report", str(text), "--out", str(tmp_path / "r")]):
+        assert main(command) == 2
+        assert "not a" in capsys.readouterr().err
+        assert text.read_text() == "x"
+    assert not (tmp_path / "r").exists()

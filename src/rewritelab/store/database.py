@@ -244,11 +244,22 @@ def load_results(path: str | os.PathLike):
         frame = _read_csv(source)
     else:
         db_path = database_path(source)
-        with open_db(db_path) as db:
-            try:
-                frame = pd.read_sql_query(f"SELECT {', '.join(COLUMNS)} FROM results", db)
-            except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
-                raise UserError(f"{db_path}: cannot read the results table ({e})") from None
+        # Read-only: reading results never creates, migrates or rewrites a file (not even a non-database
+        # given by mistake); columns added since an older database was written come back empty.
+        db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            present = [row[1] for row in db.execute("PRAGMA table_info(results)")]
+            if not present:
+                raise UserError(f"{db_path}: not a results database (no results table); give a sweep's one")
+            names = [name for name in COLUMNS if name in present]
+            frame = pd.read_sql_query(f"SELECT {', '.join(names)} FROM results", db)
+            for name in COLUMNS:
+                if name not in present:
+                    frame[name] = None
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
+            raise UserError(f"{db_path}: not a usable results database ({e})") from None
+        finally:
+            db.close()
     return _normalize(frame)
 
 
