@@ -190,3 +190,18 @@ def test_cli_bad_input_is_one_line_and_exit_2(partial, tmp_path, capsys, case, n
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rewritelab: error: ") and needle in err
+
+
+def test_final_evaluation_shows_progress_and_can_be_limited(tmp_path, capsys):
+    """A quick check stays quick: `--max-test-examples` scores a fixed subset, and the log says so."""
+    run_dir = tmp_path / "run"
+    args = ["train", str(TINY), "--out", str(run_dir), "--set", "train.max_steps=20", "--progress", "log"]
+    assert main([*args, "--max-test-examples", "7"]) == 0
+    err = capsys.readouterr().err
+    assert f"rewritelab {rewritelab.__version__}" in err and "precision float32" in err
+    assert "evaluate test_seen 14/14 (100%)" in err or "evaluate test_seen 7/7 (100%)" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["n"] == {"test_seen": 7, "test_unseen": 7} and summary["max_test_examples"] == 7
+    assert len((run_dir / "predictions" / "test_unseen.jsonl").read_text().splitlines()) == 7
+    assert main(["evaluate", str(run_dir), "--max-test-examples", "3", "--progress", "none"]) == 0
+    assert json.loads((run_dir / "summary.json").read_text())["n"]["test_seen"] == 3
