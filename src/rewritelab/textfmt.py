@@ -24,8 +24,12 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> str:
-    """A fixed-width table: columns in `left` are left-aligned, the others (numbers) right-aligned."""
+def format_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] | None = None, rule: bool = True
+) -> str:
+    """A fixed-width table: columns in `left` (default: all) are left-aligned, the others right-aligned;
+    `rule` puts a line of dashes under the header."""
+    left = range(len(header)) if left is None else left
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -34,7 +38,8 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: Seq
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
+    ruler = ["  ".join("-" * w for w in widths)] if rule else []
+    return "\n".join([line(header), *ruler, *(line(r) for r in rows)])
 
 
 def progress_mode(requested: str | bool | None, configured: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rewritelab.report import RunRow, contrast_sentences, format_table
+from rewritelab.report import RunRow, contrast_sentences, reproduce_table
 from rewritelab.sweep import Sweep, expand, parse_sweep
 
 BASE = {
@@ -71,7 +71,7 @@ def test_contrast_is_per_group_of_the_other_parameters_and_absent_without_num_ru
 
 
 def test_table_has_one_line_per_run_with_both_accuracies():
-    table = format_table([row("num_rules=10.seed=0", 10, 0.99, 0.02)]).splitlines()
+    table = reproduce_table([row("num_rules=10.seed=0", 10, 0.99, 0.02)]).splitlines()
     assert len(table) == 3 and table[0].split()[:3] == ["run", "I", "S"]
     assert "99.0% [98.0, 100.0]" in table[2] and "2.0% [0.0, 4.0]" in table[2]
 
@@ -85,7 +85,7 @@ def program_row(run_id, num_rules, unseen):
 
 def test_program_runs_add_their_splits_to_the_table_and_speak_of_programs():
     rows = [program_row("num_rules=10.seed=0", 10, 0.2), program_row("num_rules=1000.seed=0", 1000, 0.8)]
-    table = format_table(rows).splitlines()
+    table = reproduce_table(rows).splitlines()
     assert "strict acc [95% CI]" in table[0] and "ood steps acc [95% CI]" in table[0]
     assert "ood length" not in table[0] and "40.0%" in table[3] and "10.0%" in table[3]
     (sentence,) = contrast_sentences(sweep_of([{"data.num_rules": [10, 1000]}]), rows)

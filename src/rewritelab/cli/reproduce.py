@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.report import build_report, contrast_sentences, format_table, reproduce_rows
+    from rewritelab.report import build_report, contrast_sentences, reproduce_rows, reproduce_table
 
     sweep = load_from_args(args, args.preset)
     out = Path(args.out) if args.out else Path(DEFAULT_SWEEPS_ROOT) / sweep.name
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         return status or 1
     report = build_report(out)
-    print(format_table(rows))
+    print(reproduce_table(rows))
     for sentence in contrast_sentences(sweep, rows):
         print(sentence)
     print(f"report: {report}")

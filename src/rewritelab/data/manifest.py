@@ -9,6 +9,7 @@ import numpy as np
 
 from rewritelab.data.sampling import RuleSet
 from rewritelab.data.tables import Dataset, Split
+from rewritelab.textfmt import format_table
 
 
 def verify_disjoint(train: RuleSet, heldout: RuleSet) -> dict[str, int]:
@@ -122,8 +123,7 @@ def dataset_stats(ds: Dataset) -> str:
 
 
 def _table(lines: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in lines]
+    return format_table(lines[0], lines[1:], rule=False).splitlines()
 
 
 def _program_stats(ds: Dataset) -> str:

@@ -14,9 +14,9 @@ from rewritelab.report.runs import Context, aggregate, load_runs, t_quantile, va
 from rewritelab.report.tables import (
     RunRow,
     contrast_sentences,
-    format_table,
     occurrence_tables,
     reproduce_rows,
+    reproduce_table,
 )
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
     "figure_noop",
     "figure_rules",
     "figure_steps",
-    "format_table",
+    "reproduce_table",
     "load_runs",
     "occurrence_tables",
     "read_curves",

@@ -13,6 +13,7 @@ from typing import Any
 from rewritelab.report.runs import Context, _key_label, _split_points, aggregate, group
 from rewritelab.store import load_results
 from rewritelab.sweep.grid import Sweep, expand, value_slug
+from rewritelab.textfmt import format_table
 
 # ---------------------------------------------------------------------------------------------------------
 # HTML tables
@@ -151,7 +152,7 @@ PROGRAM_COLUMNS = {
 }
 
 
-def format_table(rows: Sequence[RunRow]) -> str:
+def reproduce_table(rows: Sequence[RunRow]) -> str:
     """A fixed-width text table: per run I, S, α, no-op share, family, seen / unseen accuracy (95% CI),
     and the accuracy on each extra split of program runs."""
     extra = [s for s in PROGRAM_COLUMNS if any(s in r.accuracy for r in rows)]
@@ -173,13 +174,7 @@ def format_table(rows: Sequence[RunRow]) -> str:
                 *(_acc_cell(r, s) for s in extra),
             ]
         )
-    widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-        for line in [header, *body]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return format_table(header, body)
 
 
 def _num(x: float | None) -> str:
