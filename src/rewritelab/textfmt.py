@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 import time
+import typing
 from collections.abc import Callable, Sequence
 from typing import Literal
 
 ProgressMode = Literal["auto", "bar", "log", "none"]
-PROGRESS_MODES: tuple[str, ...] = ("auto", "bar", "log", "none")
+PROGRESS_MODES: tuple[str, ...] = typing.get_args(ProgressMode)  # the CLI's --progress choices
 
 
 def format_duration(seconds: float) -> str:
@@ -51,7 +52,7 @@ def progress_mode(requested: str | bool | None, configured: str) -> str:
     return requested
 
 
-def resolve_mode(mode: str) -> str:
+def _resolve_mode(mode: str) -> str:
     """`auto` is a bar on a terminal and plain lines otherwise."""
     if mode == "auto":
         return "bar" if sys.stderr.isatty() else "log"
@@ -77,7 +78,7 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.total, self.done, self.desc = total, initial, desc
-        self.mode = resolve_mode(mode)
+        self.mode = _resolve_mode(mode)
         self.every_s = every_s
         self.clock = clock
         self.start = self.last_line = clock()
@@ -99,14 +100,15 @@ class Progress:
             return None
         return (self.total - self.done - partial) * (self.clock() - self.start) / done_here
 
-    def update(self, n: int = 1, status: str = "") -> None:
+    def update(self, n: int = 1, status: str = "", force: bool = False) -> None:
+        """Advance by `n`; `force` prints a log line now (e.g. when a sweep's run ends)."""
         self.done += n
         if self.bar is not None:
             if status:
                 self.bar.set_postfix_str(status, refresh=False)
             self.bar.update(n)
         else:
-            self.tick(status or None)
+            self.tick(status or None, force=force)
 
     def extend(self, n: int) -> None:
         """More work turned up (e.g. the misses an evaluation must decode): the total grows by `n`."""

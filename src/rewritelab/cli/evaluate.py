@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rewritelab.cli import positive_int
+from rewritelab.textfmt import PROGRESS_MODES
 
 
 def register(subparsers) -> None:
@@ -34,7 +35,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--progress",
-        choices=("auto", "bar", "log", "none"),
+        choices=PROGRESS_MODES,
         help="progress display (default: train.progress: a bar on a terminal, log lines otherwise)",
     )
     parser.set_defaults(func=run)

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rewritelab.cli import PROG, add_set_option, positive_int
+from rewritelab.textfmt import PROGRESS_MODES
 
 
 def register(subparsers) -> None:
@@ -27,7 +28,7 @@ def register(subparsers) -> None:
     add_set_option(parser)
     parser.add_argument(
         "--progress",
-        choices=("auto", "bar", "log", "none"),
+        choices=PROGRESS_MODES,
         help="progress display (default: train.progress, i.e. a bar on a terminal, log lines otherwise)",
     )
     parser.add_argument(

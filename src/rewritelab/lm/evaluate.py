@@ -20,7 +20,7 @@ from rewritelab.run.device import autocast_for, resolve_device
 from rewritelab.run.evaluate import write_predictions, write_summary
 from rewritelab.run.rundir import check_data_manifest, read_run_config
 from rewritelab.run.scoring import eval_subset, split_report
-from rewritelab.textfmt import Progress, progress_mode, resolve_mode
+from rewritelab.textfmt import Progress, progress_mode
 
 
 def evaluate_lm_run(
@@ -58,7 +58,7 @@ def evaluate_lm_run(
         raise UserError(f"--split {unknown[0]}: no such split; choose from {choices}")
     amp = autocast_for(device, cfg.train.dtype)
     limit = cfg.train.test_examples if max_examples is None else max_examples
-    mode = resolve_mode(progress_mode(progress, cfg.train.progress))
+    mode = progress_mode(progress, cfg.train.progress)
     reports = {}
     for name in names:
         split, enc = trained.dataset.splits[name], trained.encoded[name]

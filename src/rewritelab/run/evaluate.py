@@ -28,7 +28,7 @@ from rewritelab.run.config import run_config_from_dict
 from rewritelab.run.device import autocast_for, resolve_device
 from rewritelab.run.rundir import check_data_manifest, load_data, read_run_config
 from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report
-from rewritelab.textfmt import Progress, progress_mode, resolve_mode
+from rewritelab.textfmt import Progress, progress_mode
 from rewritelab.tokenizer import Tokenizer
 
 
@@ -106,7 +106,7 @@ def evaluate_run(
     limit = cfg.train.test_examples if max_examples is None else max_examples
     if limit is not None and limit < 1:
         raise UserError(f"--max-test-examples: must be at least 1, got {limit}")
-    mode = resolve_mode(progress_mode(progress, cfg.train.progress))
+    mode = progress_mode(progress, cfg.train.progress)
     reports = {}
     for name in names:
         split = dataset.splits[name]

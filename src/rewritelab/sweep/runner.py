@@ -209,12 +209,11 @@ def run_sweep(
                 if outcome.error is None:
                     record_run(db_path, outcome.run.run_id, outcome.summary, sweep_dir.name, sweep.name)
                     result.finished.append(outcome.run.run_id)
-                    bar.update(1, f"{outcome.run.run_id} done")
+                    bar.update(1, f"{outcome.run.run_id} done", force=True)
                 else:
                     result.failed[outcome.run.run_id] = outcome.error
                     bar.message(f"run {outcome.run.run_id} failed: {outcome.error}")
-                    bar.update(1, f"{outcome.run.run_id} failed")
-                bar.tick(force=True)
+                    bar.update(1, f"{outcome.run.run_id} failed", force=True)
     finally:
         bar.close()
     return result
