@@ -36,6 +36,7 @@ from rewritelab.sweep import (
     run_sweep,
     validate_runs,
 )
+from rewritelab.sweep.backends import configured_threads
 from rewritelab.sweep.grid import value_slug
 from rewritelab.sweep.runner import running_status
 
@@ -164,6 +165,16 @@ def test_plan_workers_splits_cores_between_runs():
     assert plan_workers(5, 2, cuda=False) == (2, max(1, cores // 2))
     with pytest.raises(UserError, match="at least 1"):
         plan_workers(5, 0, cuda=False)
+
+
+def test_threads_set_in_the_runs_win_over_the_sweeps_split():
+    """`--set train.threads=1` beside another job must not be overridden by cores // workers."""
+    pinned = validate_runs(expand(sweep_of([{"data.num_rules": [3, 4]}], overrides=["train.threads=1"])))
+    assert configured_threads(pinned) == 1
+    assert plan_workers(2, 1, cuda=False, threads=configured_threads(pinned)) == (1, 1)
+    assert configured_threads(validate_runs(expand(sweep_of([{"data.num_rules": [3, 4]}])))) == 0
+    mixed = validate_runs(expand(sweep_of([{"train.threads": [1, 2]}])))
+    assert configured_threads(mixed) == 0
 
 
 # --- bad sweep definitions ----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         metavar="N",
         help="runs at once (default: one per CPU core, or one at a time on CUDA); "
-        "each gets cores // N threads",
+        "each gets cores // N threads (or what --set train.threads=K asks for)",
     )
     parser.add_argument(
         "--ray-address",

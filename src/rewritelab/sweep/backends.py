@@ -67,15 +67,23 @@ def wants_cuda(configs: dict[str, Any]) -> bool:
     return torch.cuda.is_available()
 
 
-def plan_workers(n_runs: int, workers: int | None, cuda: bool) -> tuple[int, int]:
-    """(concurrent runs, threads per run): default one run per core on CPU, one run at a time on CUDA."""
+def configured_threads(configs: dict[str, Any]) -> int:
+    """The `train.threads` every run sets (e.g. `--set train.threads=1`), or 0 when they leave it to the
+    sweep or disagree."""
+    threads = {int(cfg.train.threads) for cfg in configs.values()}
+    return threads.pop() if len(threads) == 1 else 0
+
+
+def plan_workers(n_runs: int, workers: int | None, cuda: bool, threads: int = 0) -> tuple[int, int]:
+    """(concurrent runs, threads per run): default one run per core on CPU, one run at a time on CUDA,
+    cores // runs threads each unless the runs set `threads` themselves."""
     cores = cpu_count()
     if workers is None:
         workers = 1 if cuda else cores
     if workers < 1:
         raise UserError(f"--workers {workers}: must be at least 1")
     workers = max(1, min(workers, n_runs))
-    return workers, max(1, cores // workers)
+    return workers, threads if threads > 0 else max(1, cores // workers)
 
 
 class LocalBackend:
@@ -203,7 +211,9 @@ class RayBackend:
                 workers, threads = self.requested_workers or len(runs), 1
             else:
                 cuda = wants_cuda(self.configs)
-                workers, threads = plan_workers(len(runs), self.requested_workers, cuda)
+                workers, threads = plan_workers(
+                    len(runs), self.requested_workers, cuda, configured_threads(self.configs)
+                )
             options = {"num_cpus": threads, "num_gpus": 1 if cuda else 0, "max_retries": 0}
             task = ray.remote(_train_in_ray_worker).options(**options)
             queue = iter(runs)

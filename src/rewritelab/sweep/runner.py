@@ -32,6 +32,7 @@ from rewritelab.sweep.backends import (
     LocalBackend,
     RayBackend,
     check_reachable,
+    configured_threads,
     import_ray,
     plan_workers,
     wants_cuda,
@@ -196,7 +197,10 @@ def run_sweep(
     if backend == "ray":
         runner: LocalBackend | RayBackend = RayBackend(workers, configs, ray_address)
     else:
-        n_workers, threads = plan_workers(len(pending), workers, wants_cuda(configs))
+        pending_configs = {run.run_id: configs[run.run_id] for run in pending}
+        n_workers, threads = plan_workers(
+            len(pending), workers, wants_cuda(configs), configured_threads(pending_configs)
+        )
         runner = LocalBackend(n_workers, threads, sweep_dir / LOGS_DIR)
     mode = "auto" if progress else "none"
     bar = Progress(len(runs), desc="sweep", unit="run", initial=len(result.skipped), mode=mode)
