@@ -68,7 +68,7 @@ def test_typo_names_the_field_and_suggests_the_right_one():
         ("train.grad_accum=64", "train.grad_accum"),
         ("train.schedule=step", "train.schedule"),
         ("train.epochs=0", "train.epochs"),
-        ("train.max_steps=0", "train.max_steps"),
+        ("train.max_steps=-1", "train.max_steps"),
         ("train.beta2=1.0", "train.beta2"),
         ("train.min_lr_frac=2", "train.min_lr_frac"),
         ("train.device=tpu", "train.device"),
@@ -243,6 +243,17 @@ def test_a_directory_of_another_run_is_refused(learned):
     run_dir, _, _ = learned
     with pytest.raises(UserError, match="pick a new --out"):
         train_run(tiny("train.lr=0.002"), run_dir)
+
+
+def test_zero_steps_evaluates_the_untrained_model_as_a_baseline(learned, tmp_path):
+    """max_steps 0: no optimizer step, a checkpoint of the initial weights, the usual summary — the
+    untrained model's accuracy, far below the trained run's."""
+    summary = train_run(tiny("train.max_steps=0"), tmp_path / "run", progress="none")
+    assert summary["train"]["steps"] == 0 and summary["train"]["final_loss"] is None
+    assert summary["accuracy"]["test_seen"] < 0.1 < learned[1]["accuracy"]["test_seen"]
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["state"]["step"] == 0
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    assert not metrics.exists() or not metrics.read_text()  # no step, no training record
 
 
 def test_log_progress_prints_plain_lines(tmp_path, capsys):

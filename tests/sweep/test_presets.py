@@ -113,6 +113,15 @@ def test_e6_presets_fine_tune_with_lora_on_encrypted_rewriting_with_40_percent_n
     assert paper.data.test_rules * paper.data.test_examples_per_rule == 5000
 
 
+def test_e6_zero_shot_scores_the_base_model_on_e6_cpus_data():
+    trained = {r.params["data.num_rules"]: r.config for r in expand(load_sweep("e6-cpu"))}
+    for run in expand(load_sweep("e6-cpu-zero-shot")):
+        cfg = build_any_run_config(run.config)
+        assert cfg.train.max_steps == 0
+        assert run.config["data"] == trained[cfg.data.num_rules]["data"]  # the same test sets
+        assert cfg.lm == build_any_run_config(trained[cfg.data.num_rules]).lm or cfg.lm.task.kind == "rewrite"
+
+
 def test_e6_paper_validates_without_its_model(tmp_path, capsys):
     assert main(["sweep", "e6-paper", "--out", str(tmp_path / "o"), "--dry-run"]) == 0
     assert "num_rules=9000.seed=0" in capsys.readouterr().out and not (tmp_path / "o").exists()

@@ -177,6 +177,8 @@ def train_lm(
                     checkpoint()
                 if stopping and not last:
                     raise TrainingInterrupted(stop[0] or signal.SIGTERM, state.step, ckpt_path)
+        if total_steps == 0 and not ckpt_path.exists():
+            checkpoint()  # max_steps 0: LoRA's B starts at zero, so this scores the base model zero-shot
     finally:
         bar.close()
     save_adapter(model, run_dir / ADAPTER_DIR)

@@ -34,7 +34,7 @@ class TrainConfig:
     beta2: float = 0.98
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
     epochs: float = 1.0  # passes over the training split; may be fractional
-    max_steps: int | None = None  # caps the steps that `epochs` implies
+    max_steps: int | None = None  # caps the steps that `epochs` implies; 0 = evaluate the initial model
     eval_every: int = 500  # steps between learning-curve evaluations; 0 = none
     eval_examples: int = 512  # fixed examples of each test split scored for the learning curves
     test_examples: int | None = None  # final evaluation: a fixed random subset of each test split; null = all
@@ -73,8 +73,8 @@ class TrainConfig:
             raise FieldError("epochs", f"must be a positive number, got {self.epochs}")
         if self.test_examples is not None and self.test_examples < 1:
             raise FieldError("test_examples", f"must be >= 1 (or null for all), got {self.test_examples}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise FieldError("max_steps", f"must be at least 1 (or null for no cap), got {self.max_steps}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise FieldError("max_steps", f"must be >= 0 (or null for no cap), got {self.max_steps}")
 
 
 @dataclass

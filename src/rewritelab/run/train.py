@@ -323,6 +323,8 @@ def train_model(
                 if stopping and not last:
                     signum = stop[0] if stop else signal.SIGTERM
                     raise TrainingInterrupted(signum, state.step, ckpt_path)
+        if total_steps == 0 and not ckpt_path.exists():
+            checkpoint()  # max_steps 0: the untrained model, evaluated as a baseline
     finally:
         bar.close()
 
