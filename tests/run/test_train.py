@@ -25,6 +25,7 @@ from rewritelab.run import (
     check_data_manifest,
     count_steps,
     epoch_batches,
+    eval_steps,
     learning_rate,
     load_run_config,
     make_optimizer,
@@ -78,6 +79,18 @@ def test_typo_names_the_field_and_suggests_the_right_one():
 def test_invalid_values_name_their_field(override, field):
     with pytest.raises(UserError, match=f"^{field}: "):
         tiny(override)
+
+
+def test_eval_steps_are_a_linear_grid_plus_log_spaced_points():
+    def steps(total, **fields):
+        return sorted(eval_steps(total, tiny(*(f"train.{k}={v}" for k, v in fields.items())).train))
+
+    assert steps(1000, eval_every=300) == [300, 600, 900, 1000]
+    assert steps(1000, eval_every=0) == [] and steps(0, eval_every=300) == []
+    assert steps(1000, eval_every=300, eval_examples=0, eval_log_points=5) == []
+    assert steps(1000, eval_every=0, eval_log_points=5) == [10, 32, 100, 316, 1000]
+    assert steps(1000, eval_every=500, eval_log_points=3) == [10, 100, 500, 1000]
+    assert steps(4, eval_every=0, eval_log_points=3) == [4]  # fewer steps than points: no duplicates
 
 
 def test_total_steps_follow_epochs_and_cap():

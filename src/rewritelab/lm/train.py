@@ -39,7 +39,7 @@ from rewritelab.run.checkpoint import (
 from rewritelab.run.device import Dist, autocast_for, execution_banner, resolve_device
 from rewritelab.run.rundir import MetricsLog, load_data, prepare_run_dir
 from rewritelab.run.scoring import eval_subset
-from rewritelab.run.train import LOG_EVERY, Schedule, stop_requests
+from rewritelab.run.train import LOG_EVERY, Schedule, eval_steps, stop_requests
 from rewritelab.textfmt import Progress
 
 
@@ -148,7 +148,7 @@ def train_lm(
     bar.message(f"{run_dir}: {start} {total_steps} steps, LoRA {n_train:,} trainable parameters")
     session_start, seconds_before = time.perf_counter(), state.seconds
     schedule = Schedule(train_enc.lengths, tc, total_steps, optimizer)
-    curves = tc.eval_every > 0 and tc.eval_examples > 0
+    evals = eval_steps(total_steps, tc)
     model.train()
     try:
         with stop_requests() as stop:
@@ -166,7 +166,7 @@ def train_lm(
                 last, stopping = state.step == total_steps, bool(stop)
                 if state.step % LOG_EVERY == 0 or last:
                     metrics.write(state.train_record(lr, len(schedule.batches)))
-                if curves and (state.step % tc.eval_every == 0 or last):
+                if state.step in evals:
                     accuracy = {
                         name: float(teacher_forced(model, s.encoded[name], idx, device, amp).mean())
                         for name, idx in eval_sets.items()

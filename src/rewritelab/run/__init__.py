@@ -6,7 +6,6 @@ Modules, in import order (each imports only those above it):
     rundir      the run directory: its file names, data, config and manifest checks, metrics.jsonl
     checkpoint  checkpoint.pt: save, read and check it, RNG states, build and load models
     scoring     exact match, breakdowns, bootstrap intervals: pure functions of a model and data
-    progress    the training progress bar or log lines
     train       the training loop (knows nothing of the final evaluation)
     evaluate    the final evaluation of a run directory: predictions and summary.json
     pipeline    train_run: train (or resume), then evaluate
@@ -33,6 +32,7 @@ from rewritelab.run.train import (
     TrainingLoss,
     count_steps,
     epoch_batches,
+    eval_steps,
     learning_rate,
     make_optimizer,
     shard,
@@ -59,6 +59,7 @@ __all__ = [
     "check_data_manifest",
     "count_steps",
     "epoch_batches",
+    "eval_steps",
     "evaluate_run",
     "format_summary",
     "frequency_bucket",

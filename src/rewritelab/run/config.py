@@ -36,6 +36,7 @@ class TrainConfig:
     epochs: float = 1.0  # passes over the training split; may be fractional
     max_steps: int | None = None  # caps the steps that `epochs` implies; 0 = evaluate the initial model
     eval_every: int = 500  # steps between learning-curve evaluations; 0 = none
+    eval_log_points: int = 0  # plus this many log-spaced evaluations from step 10 (early dynamics)
     eval_examples: int = 512  # fixed examples of each test split scored for the learning curves
     test_examples: int | None = None  # final evaluation: a fixed random subset of each test split; null = all
     checkpoint_every: int = 1000  # steps between checkpoints (also written at the end and on a signal)
@@ -61,7 +62,7 @@ class TrainConfig:
             raise FieldError("lr", f"must be positive, got {self.lr}")
         if not 0.0 <= self.min_lr_frac <= 1.0:
             raise FieldError("min_lr_frac", f"must be in [0, 1], got {self.min_lr_frac}")
-        for name in ("warmup_steps", "eval_every", "eval_examples", "seed", "threads"):
+        for name in ("warmup_steps", "eval_every", "eval_log_points", "eval_examples", "seed", "threads"):
             if getattr(self, name) < 0:
                 raise FieldError(name, f"must be >= 0, got {getattr(self, name)}")
         if self.weight_decay < 0 or self.grad_clip < 0:

@@ -59,6 +59,20 @@ def count_steps(n_train: int, cfg: TrainConfig) -> int:
     return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
 
 
+def eval_steps(total_steps: int, cfg: TrainConfig) -> frozenset[int]:
+    """Steps with a learning-curve evaluation: every `eval_every` steps and the last one, plus
+    `eval_log_points` log-spaced steps from step 10 on (a linear grid misses an early take-off)."""
+    if cfg.eval_examples == 0 or total_steps == 0 or not (cfg.eval_every or cfg.eval_log_points):
+        return frozenset()
+    steps = {total_steps}
+    if cfg.eval_every:
+        steps.update(range(cfg.eval_every, total_steps, cfg.eval_every))
+    if cfg.eval_log_points:
+        log_spaced = np.geomspace(min(10, total_steps), total_steps, cfg.eval_log_points)
+        steps.update(int(round(step)) for step in log_spaced)
+    return frozenset(steps)
+
+
 def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
     """LR of optimizer step `step` (0-based): linear warmup, then decay to `min_lr_frac · lr` at the end."""
     if step < cfg.warmup_steps:
@@ -293,7 +307,7 @@ def train_model(
     bar.message(f"{run_dir}: {start} {total_steps} steps on {where}, {model.num_params():,} parameters")
     session_start, seconds_before, session_tokens = time.perf_counter(), state.seconds, 0
     schedule = Schedule(train_enc.lengths, tc, total_steps, optimizer)
-    curves = tc.eval_every > 0 and tc.eval_examples > 0 and dist.is_main  # learning-curve evaluations
+    evals = eval_steps(total_steps, tc) if dist.is_main else frozenset()  # learning-curve evaluations
     model.train()
     try:
         with stop_requests() as stop:
@@ -316,7 +330,7 @@ def train_model(
                 last = state.step == total_steps
                 if state.step % LOG_EVERY == 0 or last:
                     metrics.write(state.train_record(lr, len(schedule.batches)))
-                if curves and (state.step % tc.eval_every == 0 or last):
+                if state.step in evals:
                     evaluate_subsets()
                 if state.step % tc.checkpoint_every == 0 or last or stopping:
                     checkpoint()
