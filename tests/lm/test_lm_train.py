@@ -87,8 +87,11 @@ def test_resume_after_a_kill_gives_the_same_adapter(tiny_gpt2, tmp_path, monkeyp
     assert losses(tmp_path / "whole") == losses(tmp_path / "cut")
 
 
-def test_scoring_matches_the_from_scratch_scorer(tiny_gpt2, tmp_path):
-    summary = train_lm_run(lm_run_config_from_dict(lm_config(tiny_gpt2, max_steps=3)), tmp_path / "run")
+@pytest.mark.parametrize("letters", ["joined", "spaced"])
+def test_scoring_matches_the_from_scratch_scorer(tiny_gpt2, tmp_path, letters):
+    raw = lm_config(tiny_gpt2, max_steps=3)
+    raw["lm"]["letters"] = letters  # spaced: predictions are scored with the spaces taken out
+    summary = train_lm_run(lm_run_config_from_dict(raw), tmp_path / "run")
     from rewritelab.data import load_dataset
 
     ds_dir = tmp_path / "data"

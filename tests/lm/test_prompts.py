@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from rewritelab.cli import main
 from rewritelab.config import from_dict
 from rewritelab.data import DatasetSpec, apply_once, generate_dataset
 from rewritelab.lm import cipher_table, instruction, sft_records, task_dataset
+from rewritelab.lm.prompts import spell, unspell
 
 DATA = {"alphabet": "abcdef", "input_len": 6, "pattern_len": 2, "replacement_len": 3, "num_rules": 4,
         "budget": 40, "test_rules": 2, "test_examples_per_rule": 5, "noop_frac": 0.4, "seed": 0}  # fmt: skip
@@ -52,3 +56,32 @@ def test_generate_format_chat_writes_sft_files(tmp_path, capsys):
         assert lines and all("messages" in json.loads(line) for line in lines)
     assert main(["generate", str(config), "--out", str(tmp_path / "e"), "--format", "instruction"]) == 0
     assert "completion" in json.loads((tmp_path / "e" / "sft" / "train.jsonl").read_text().splitlines()[0])
+
+
+@given(st.text(alphabet="abcdefghij", max_size=12), st.sampled_from(["plain", "chat"]))
+def test_spaced_letters_round_trip_through_the_answer_text(text, template):
+    from rewritelab.lm.encode import answer_text, prediction_text
+
+    for spaced in (False, True):
+        assert unspell(spell(text, spaced), spaced) == text
+        assert prediction_text(template, answer_text(template, text, spaced), spaced) == text
+    assert spell(text, True).split() == list(text)
+
+
+def test_spaced_rendering_writes_every_string_one_letter_per_word(tmp_path, capsys):
+    message = instruction("ab", "", "cabd", encrypted=False, spaced=True)
+    assert message == 'Replace the first occurrence of "a b" in "c a b d" with "".'
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": DATA, "lm": {"letters": "spaced"}}))
+    assert main(["generate", str(config), "--out", str(tmp_path / "d"), "--format", "instruction"]) == 0
+    split = generate_dataset(SPEC).splits["train"]
+    first = json.loads((tmp_path / "d" / "sft" / "train.jsonl").read_text().splitlines()[0])
+    assert first["completion"] == " " + " ".join(split.output[0])
+
+
+def test_unknown_letters_setting_is_one_line_exit_2_before_writing(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": DATA, "lm": {"letters": "split"}}))
+    assert main(["generate", str(config), "--out", str(tmp_path / "d"), "--format", "chat"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lm.letters" in err and not (tmp_path / "d").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from rewritelab.cli import add_set_option
 from rewritelab.config import apply_overrides, from_dict, load_yaml
@@ -62,31 +63,42 @@ def run(args: argparse.Namespace) -> int:
     spec = from_dict(DatasetSpec, config["data"], "data")
     out = Path(args.out)
     check_output_dir(out)  # fail before the generation work, not after it
-    hf = args.format == "hf"
+    hf, sft = args.format == "hf", args.format in ("instruction", "chat")
     if hf:
         require_hf()
+    rendering = sft_rendering(config.get("lm") or {}) if sft else None
     dataset = generate_dataset(spec)
     write_dataset(dataset, out, hf=hf)
     extra = " (JSONL + hf/)" if hf else ""
-    if args.format in ("instruction", "chat"):
-        write_sft(dataset, out / SFT, args.format, (config.get("lm") or {}).get("task"))
+    if rendering is not None:
+        write_sft(dataset, out / SFT, args.format, *rendering)
         extra = f" (JSONL + {SFT}/ in {args.format} format)"
     print(dataset_stats(dataset))
     print(f"wrote {out}{extra}")
     return 0
 
 
-def write_sft(dataset, out: Path, style: str, task_raw) -> None:
+def sft_rendering(lm_raw: dict) -> tuple[Any, bool]:
+    """(task settings, spaced letters) from a config's `lm:` section, checked before any generation."""
+    from rewritelab.lm.config import TaskSettings
+    from rewritelab.lm.prompts import LETTERS
+
+    task = from_dict(TaskSettings, lm_raw.get("task"), "lm.task")
+    letters = lm_raw.get("letters", "joined")
+    if letters not in LETTERS:
+        raise UserError(f"lm.letters: expected one of {', '.join(LETTERS)}, got {letters!r}")
+    return task, letters == "spaced"
+
+
+def write_sft(dataset, out: Path, style: str, task: Any, spaced: bool) -> None:
     """sft/SPLIT.jsonl: every example rendered as text (see rewritelab.lm.prompts)."""
     import json
 
     from rewritelab.io import atomic_write_text
-    from rewritelab.lm.config import TaskSettings
     from rewritelab.lm.prompts import sft_records, task_dataset
 
-    task = from_dict(TaskSettings, task_raw, "lm.task")
     rendered = task_dataset(dataset, task.kind, task.cipher_seed)
     out.mkdir(parents=True, exist_ok=True)
     for name, split in rendered.splits.items():
-        records = sft_records(split, style, encrypted=task.kind == "encrypted")
+        records = sft_records(split, style, encrypted=task.kind == "encrypted", spaced=spaced)
         atomic_write_text(out / f"{name}.jsonl", "".join(json.dumps(r) + "\n" for r in records))

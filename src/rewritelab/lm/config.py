@@ -63,12 +63,14 @@ class LMConfig:
     (see `rewritelab.lm.BUILTIN_MODELS`), or a hub id `org/name` where the machine is online.
     `template`: `plain` renders an instruction sentence followed by `Answer:`; `chat` wraps the same
     sentence as a user message in the tokenizer's chat template; `auto` picks `chat` when the tokenizer
-    has a chat template.
+    has a chat template. `letters`: `joined` writes strings as they are, `spaced` one letter per word
+    ("a b c"), so a BPE tokenizer gives one token per letter (see `lm.prompts.spell`).
     """
 
     model: str
     gguf_file: str | None = None
     template: Literal["auto", "plain", "chat"] = "auto"
+    letters: Literal["joined", "spaced"] = "joined"
     task: TaskSettings = field(default_factory=TaskSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
 

@@ -16,7 +16,7 @@ import torch
 
 from rewritelab.data import Split
 from rewritelab.errors import UserError
-from rewritelab.lm.prompts import instruction, plain_answer, plain_prompt
+from rewritelab.lm.prompts import instruction, plain_answer, plain_prompt, spell, unspell
 
 
 def resolve_template(template: str, tokenizer: Any) -> str:
@@ -29,13 +29,14 @@ def resolve_template(template: str, tokenizer: Any) -> str:
     return template
 
 
-def answer_text(template: str, output: str) -> str:
+def answer_text(template: str, output: str, spaced: bool = False) -> str:
+    output = spell(output, spaced)
     return plain_answer(output) if template == "plain" else output
 
 
-def prediction_text(template: str, written: str) -> str:
+def prediction_text(template: str, written: str, spaced: bool = False) -> str:
     """The inverse of `answer_text` on what a model wrote."""
-    return written[1:] if template == "plain" and written.startswith(" ") else written
+    return unspell(written[1:] if template == "plain" and written.startswith(" ") else written, spaced)
 
 
 def prompt_ids(tokenizer: Any, template: str, message: str) -> list[int]:
@@ -106,13 +107,15 @@ class Batch(NamedTuple):
         return Batch(*(t.to(device) for t in self))
 
 
-def encode_split(split: Split, tokenizer: Any, template: str, encrypted: bool) -> LMEncoded:
-    """Tokenize every example of a split (`template` resolved: plain or chat)."""
+def encode_split(
+    split: Split, tokenizer: Any, template: str, encrypted: bool, spaced: bool = False
+) -> LMEncoded:
+    """Tokenize every example of a split (`template` resolved: plain or chat; `spaced`: see `spell`)."""
     eos = tokenizer.eos_token_id
     pieces, prompt_len = [], []
     for p, r, z, y in zip(split.pattern, split.replacement, split.input, split.output, strict=True):
-        prompt = prompt_ids(tokenizer, template, instruction(p, r, z, encrypted))
-        answer = list(tokenizer(answer_text(template, y), add_special_tokens=False)["input_ids"])
+        prompt = prompt_ids(tokenizer, template, instruction(p, r, z, encrypted, spaced))
+        answer = list(tokenizer(answer_text(template, y, spaced), add_special_tokens=False)["input_ids"])
         pieces.append(np.array([*prompt, *answer, eos], dtype=np.int64))
         prompt_len.append(len(prompt))
     lengths = [len(p) for p in pieces]

@@ -69,8 +69,9 @@ def evaluate_lm_run(
         bar = Progress(len(split), desc=f"evaluate {name}", unit="ex", mode=mode)
         try:
             correct, predictions = score_lm_split(
-                trained.model, trained.tokenizer, trained.template, split, enc, device, amp, bar
-            )
+                trained.model, trained.tokenizer, trained.template, split, enc, device, amp, bar,
+                spaced=cfg.lm.letters == "spaced",
+            )  # fmt: skip
         finally:
             bar.close()
         report = split_report(split, correct, predictions)

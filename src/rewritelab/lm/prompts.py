@@ -17,11 +17,27 @@ from rewritelab.data import Dataset, Split
 ANSWER_CUE = "Answer:"  # ends a plain prompt; the answer follows after one space
 
 
-def instruction(pattern: str, replacement: str, text: str, encrypted: bool) -> str:
+LETTERS = ("joined", "spaced")
+
+
+def spell(text: str, spaced: bool) -> str:
+    """A string as the model reads and writes it: as is, or one letter per word ("a b c"), which a BPE
+    vocabulary encodes one token per letter — so a letter substitution is a map between tokens instead
+    of between whatever multi-letter pieces the merges happen to form."""
+    return " ".join(text) if spaced else text
+
+
+def unspell(written: str, spaced: bool) -> str:
+    """The inverse of `spell` on what a model wrote (spaces between letters dropped)."""
+    return written.replace(" ", "") if spaced else written
+
+
+def instruction(pattern: str, replacement: str, text: str, encrypted: bool, spaced: bool = False) -> str:
     """The instruction sentence of one example (the user message of a chat rendering).
 
     Short on purpose: on a CPU the prompt's tokens are most of a step's cost.
     """
+    pattern, replacement, text = (spell(s, spaced) for s in (pattern, replacement, text))
     sentence = f'Replace the first occurrence of "{pattern}" in "{text}" with "{replacement}".'
     return sentence + (" Then encrypt the result." if encrypted else "")
 
@@ -57,11 +73,11 @@ def task_dataset(dataset: Dataset, kind: str, cipher_seed: int) -> Dataset:
     return dataclasses.replace(dataset, splits=splits)
 
 
-def sft_records(split: Split, style: str, encrypted: bool) -> Iterator[dict[str, Any]]:
+def sft_records(split: Split, style: str, encrypted: bool, spaced: bool = False) -> Iterator[dict[str, Any]]:
     """One record per example: `{"prompt", "completion"}` (style `instruction`, the plain template) or
     `{"messages": [user, assistant]}` (style `chat`) — TRL's prompt-completion and conversational formats."""
     for p, r, x, y in zip(split.pattern, split.replacement, split.input, split.output, strict=True):
-        message = instruction(p, r, x, encrypted)
+        message, y = instruction(p, r, x, encrypted, spaced), spell(y, spaced)
         if style == "chat":
             yield {"messages": [{"role": "user", "content": message}, {"role": "assistant", "content": y}]}
         else:

@@ -86,6 +86,7 @@ def score_lm_split(
     device: torch.device,
     amp: contextlib.AbstractContextManager | None = None,
     progress: Progress | None = None,
+    spaced: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """(correct per example, prediction per example). A miss of the fast path is decoded and compared
     as text, so an answer written in other tokens than the reference tokenization still counts."""
@@ -103,7 +104,7 @@ def score_lm_split(
             rows = greedy(model, enc.prompts(chunk), budget, eos, device)
         for i, written in zip(chunk, rows, strict=True):
             text = tokenizer.decode([t for t in written if t != eos])
-            predictions[i] = prediction_text(template, text)
+            predictions[i] = prediction_text(template, text, spaced)
             correct[i] = bool(written and written[-1] == eos) and predictions[i] == split.output[i]
         if progress is not None:
             progress.update(len(chunk))
