@@ -155,11 +155,14 @@ def test_markov_presets_are_the_e1_analog_with_k_and_both_answer_formats(name, d
         assert data["budget"] == load_sweep(name).base["data"]["budget"]  # P at a fixed budget
 
 
-def test_markov_cpu_fits_an_hour_on_two_cores_and_paper_uses_the_papers_model():
-    """The cpu sizing of markov-cpu.yaml: 24 runs of at most 1200 steps of the 2-layer model."""
+def test_markov_cpu_uses_fixed_lengths_and_e1s_recipe_and_paper_uses_the_papers_model():
+    """The calibrated markov-cpu: length-preserving rules on fixed-length inputs (variable lengths did
+    not learn at this scale), the v2 E1 model and steps, 24 runs."""
     cpu = load_sweep("markov-cpu")
-    assert len(expand(cpu)) <= 24 and cpu.base["train"]["max_steps"] <= 1200
-    assert cpu.base["model"] == {"preset": "cpu-small"} and cpu.base["train"]["device"] == "cpu"
+    assert len(expand(cpu)) <= 24 and cpu.base["train"]["max_steps"] <= 3000
+    data = cpu.base["data"]
+    assert data["pattern_len"] == data["replacement_len"] and isinstance(data["input_len"], int)
+    assert cpu.base["model"] == {"preset": "cpu-base"} and cpu.base["train"]["device"] == "cpu"
     paper = load_sweep("markov-paper")
     assert paper.base["model"] == {"preset": "paper"} and paper.base["data"]["budget"] == 10**6
     assert paper.base["train"]["device"] == "auto" and paper.base["train"]["epochs"] == 50
