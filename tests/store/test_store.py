@@ -26,7 +26,7 @@ from rewritelab.store import (
     open_db,
     record_run,
 )
-from support import data_section, e1_points, e3_points, fake_summary, make_sweep
+from support import data_section, e1_points, e2_points, e3_points, fake_summary, make_sweep
 
 
 def summary(num_rules: int = 100, seed: int = 0, **data) -> dict:
@@ -300,6 +300,20 @@ def test_markdown_export_is_a_readable_table(sweep):
     first = frame.iloc[0]
     assert f"{first['accuracy']:.3f} [{first['ci_low']:.3f}, {first['ci_high']:.3f}]" in lines[2]
     assert "uniform" in text and "| 0.03 " in text
+
+
+def test_markdown_splits_accuracy_into_applied_and_noop_only_when_runs_have_noops(sweep, tmp_path):
+    assert "applied" not in export(sweep, "markdown").splitlines()[0]  # E1: no no-op examples
+    noops = make_sweep(tmp_path / "e2", e2_points())
+    lines = export(noops, "markdown").splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[-2:] == ["applied", "no-op"]
+    frame = load_results(noops)
+    for line, row in zip(lines[2:], frame.itertuples(index=False), strict=True):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        noop = json.loads(row.breakdown_json)["noop"]
+        assert cells[-2] == f"{noop['false']['accuracy']:.3f}"
+        assert cells[-1] == (f"{noop['true']['accuracy']:.3f}" if "true" in noop else "-")
 
 
 # --- CLI ----------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Exports of a results database: markdown, CSV and parquet, and the readable table the markdown export
-and the HTML report share (program columns appear only when some run trains on Markov programs)."""
+and the HTML report share (program columns appear only when some run trains on Markov programs, applied
+/ no-op columns only when some run has no-op examples)."""
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 from typing import Any
@@ -54,6 +56,7 @@ def _parquet_bytes(frame) -> bytes:
 TABLE_HEADER = ["run", "split", "accuracy [95% CI]", "n", "I", "S", "budget", "alpha", "no-op", "family",
                 "occurrences", "seed", "steps"]  # fmt: skip
 PROGRAM_HEADER = ["k", "answer", "trace acc", "step acc"]
+NOOP_HEADER = ["applied", "no-op"]  # accuracy on the examples the rule changes / leaves unchanged
 TEXT_COLUMNS = {"run", "split", "alpha", "family", "occurrences", "k", "answer"}
 
 
@@ -62,13 +65,28 @@ def has_programs(frame) -> bool:
     return bool(frame["answer"].notna().any())
 
 
+def has_noops(frame) -> bool:
+    """Whether some run trains with no-op examples (then the table splits accuracy by them)."""
+    return bool((frame["noop_frac"].fillna(0) > 0).any())
+
+
 def table_header(frame) -> list[str]:
-    return TABLE_HEADER + (PROGRAM_HEADER if has_programs(frame) else [])
+    return (
+        TABLE_HEADER
+        + (NOOP_HEADER if has_noops(frame) else [])
+        + (PROGRAM_HEADER if has_programs(frame) else [])
+    )
+
+
+def _noop_cells(breakdown_json: Any) -> list[str]:
+    """(applied, no-op) accuracy of one row, from its `noop` breakdown; `-` where a case has no example."""
+    cases = json.loads(breakdown_json).get("noop", {}) if isinstance(breakdown_json, str) else {}
+    return [_fraction((cases.get(case) or {}).get("accuracy")) for case in ("false", "true")]
 
 
 def table_rows(frame) -> list[list[str]]:
     """The cells of the readable results table (shared by the markdown export and the HTML report)."""
-    programs = has_programs(frame)
+    programs, noops = has_programs(frame), has_noops(frame)
     rows = []
     for r in frame.itertuples(index=False):
         row = [
@@ -86,6 +104,8 @@ def table_rows(frame) -> list[list[str]]:
             _number(r.seed),
             _number(r.steps),
         ]
+        if noops:
+            row += _noop_cells(r.breakdown_json)
         if programs:
             row += [
                 _text(r.program_k),
