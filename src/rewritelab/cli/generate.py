@@ -80,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 def sft_rendering(lm_raw: dict) -> tuple[Any, bool]:
     """(task settings, spaced letters) from a config's `lm:` section, checked before any generation."""
-    from rewritelab.lm.config import TaskSettings
-    from rewritelab.lm.prompts import LETTERS
+    from rewritelab.lm.config import LETTERS, TaskSettings
 
     task = from_dict(TaskSettings, lm_raw.get("task"), "lm.task")
     letters = lm_raw.get("letters", "joined")

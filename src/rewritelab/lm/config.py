@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from rewritelab.config import FieldError, apply_overrides, from_dict, load_yaml, to_dict
 from rewritelab.data import DatasetSpec
@@ -55,6 +55,10 @@ class TaskSettings:
             raise FieldError("cipher_seed", f"must be >= 0, got {self.cipher_seed}")
 
 
+Letters = Literal["joined", "spaced"]
+LETTERS: tuple[str, ...] = get_args(Letters)
+
+
 @dataclass
 class LMConfig:
     """A pretrained causal LM and how it is prompted and adapted.
@@ -70,9 +74,13 @@ class LMConfig:
     model: str
     gguf_file: str | None = None
     template: Literal["auto", "plain", "chat"] = "auto"
-    letters: Literal["joined", "spaced"] = "joined"
+    letters: Letters = "joined"
     task: TaskSettings = field(default_factory=TaskSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
+
+    @property
+    def spaced(self) -> bool:
+        return self.letters == "spaced"
 
     def validate(self) -> None:
         if not self.model:

@@ -70,7 +70,7 @@ def evaluate_lm_run(
         try:
             correct, predictions = score_lm_split(
                 trained.model, trained.tokenizer, trained.template, split, enc, device, amp, bar,
-                spaced=cfg.lm.letters == "spaced",
+                spaced=cfg.lm.spaced,
             )  # fmt: skip
         finally:
             bar.close()

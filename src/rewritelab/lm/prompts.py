@@ -17,9 +17,6 @@ from rewritelab.data import Dataset, Split
 ANSWER_CUE = "Answer:"  # ends a plain prompt; the answer follows after one space
 
 
-LETTERS = ("joined", "spaced")
-
-
 def spell(text: str, spaced: bool) -> str:
     """A string as the model reads and writes it: as is, or one letter per word ("a b c"), which a BPE
     vocabulary encodes one token per letter — so a letter substitution is a map between tokens instead

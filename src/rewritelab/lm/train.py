@@ -60,9 +60,10 @@ def setup(cfg: LMRunConfig, data_dir: str | os.PathLike | None, device: torch.de
     dataset = task_dataset(dataset, cfg.lm.task.kind, cfg.lm.task.cipher_seed)
     tokenizer = load_tokenizer(cfg.lm)
     template = resolve_template(cfg.lm.template, tokenizer)
-    encrypted, spaced = cfg.lm.task.kind == "encrypted", cfg.lm.letters == "spaced"
+    encrypted = cfg.lm.task.kind == "encrypted"
     encoded = {
-        name: encode_split(s, tokenizer, template, encrypted, spaced) for name, s in dataset.splits.items()
+        name: encode_split(s, tokenizer, template, encrypted, cfg.lm.spaced)
+        for name, s in dataset.splits.items()
     }
     model = attach_lora(load_model(cfg.lm, device), cfg.lm.lora, cfg.train.seed)
     return LMSetup(cfg, model, tokenizer, template, dataset, encoded)

@@ -197,9 +197,8 @@ def run_sweep(
     if backend == "ray":
         runner: LocalBackend | RayBackend = RayBackend(workers, configs, ray_address)
     else:
-        pending_configs = {run.run_id: configs[run.run_id] for run in pending}
         n_workers, threads = plan_workers(
-            len(pending), workers, wants_cuda(configs), configured_threads(pending_configs)
+            len(pending), workers, wants_cuda(configs), configured_threads(configs)
         )
         runner = LocalBackend(n_workers, threads, sweep_dir / LOGS_DIR)
     mode = "auto" if progress else "none"
