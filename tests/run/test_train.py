@@ -211,6 +211,7 @@ def test_tiny_model_learns_its_rules(learned):
     assert summary["accuracy"]["test_seen"] >= 0.95
     assert seconds < 40
     assert summary["train"]["steps"] == 625 and summary["train"]["final_loss"] < 0.1
+    assert set(summary["train"]["convergence"]) == {"loss_drop", "acc_delta", "converged"}
 
 
 def test_run_directory_holds_config_manifest_metrics_checkpoint_summary(learned):
@@ -263,6 +264,7 @@ def test_zero_steps_evaluates_the_untrained_model_as_a_baseline(learned, tmp_pat
     untrained model's accuracy, far below the trained run's."""
     summary = train_run(tiny("train.max_steps=0"), tmp_path / "run", progress="none")
     assert summary["train"]["steps"] == 0 and summary["train"]["final_loss"] is None
+    assert summary["train"]["convergence"] is None  # nothing trained, nothing to judge
     assert summary["accuracy"]["test_seen"] < 0.1 < learned[1]["accuracy"]["test_seen"]
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["state"]["step"] == 0
     metrics = tmp_path / "run" / "metrics.jsonl"

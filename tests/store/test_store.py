@@ -316,6 +316,25 @@ def test_markdown_splits_accuracy_into_applied_and_noop_only_when_runs_have_noop
         assert cells[-1] == (f"{noop['true']['accuracy']:.3f}" if "true" in noop else "-")
 
 
+def test_the_convergence_judgement_is_a_column_and_a_table_cell(tmp_path):
+    """Recorded from the summary's `train.convergence`; a run recorded before it was judged reads `-`."""
+    db = tmp_path / "results.sqlite"
+    judged = summary(num_rules=10)
+    judged["train"]["convergence"] = {"loss_drop": 0.004, "acc_delta": 0.01, "converged": True}
+    falling = summary(num_rules=100)
+    falling["train"]["convergence"] = {"loss_drop": 0.02, "acc_delta": None, "converged": False}
+    for run_id, s in (("a", judged), ("b", falling), ("c", summary(num_rules=1000))):
+        record_run(db, run_id, s, "s", "p")
+    frame = load_results(db).drop_duplicates("run_id").set_index("run_id")
+    assert frame.loc["a", ["loss_drop", "acc_delta", "converged"]].tolist() == [0.004, 0.01, 1]
+    assert frame.loc["b", "converged"] == 0 and pd.isna(frame.loc["b", "acc_delta"])
+    assert frame.loc["c", ["loss_drop", "acc_delta", "converged"]].isna().all()
+    lines = export(db, "markdown").splitlines()
+    column = [c.strip() for c in lines[0].strip("|").split("|")].index("converged")
+    cells = {line.split("|")[1].strip(): line.strip("|").split("|")[column].strip() for line in lines[2:]}
+    assert cells == {"a": "yes", "b": "no", "c": "-"}
+
+
 # --- CLI ----------------------------------------------------------------------------------------------
 
 

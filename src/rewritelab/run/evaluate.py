@@ -25,6 +25,7 @@ from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, predictions_file
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
 from rewritelab.run.config import run_config_from_dict
+from rewritelab.run.convergence import run_convergence
 from rewritelab.run.device import autocast_for, resolve_device
 from rewritelab.run.rundir import check_data_manifest, load_data, read_run_config
 from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report
@@ -155,6 +156,7 @@ def write_summary(
         "tokens": int(state["tokens"]),
         "seconds": round(float(state["seconds"]), 3),
         "final_loss": final_loss if np.isfinite(final_loss) else None,
+        "convergence": run_convergence(run_dir),
     }
     if limit is not None:
         summary["max_test_examples"] = limit

@@ -55,11 +55,22 @@ COLUMNS: dict[str, str] = {
     "steps": "INTEGER",
     "tokens": "INTEGER",
     "seconds": "REAL",
+    "loss_drop": "REAL",
+    "acc_delta": "REAL",
+    "converged": "INTEGER",
     "code_version": "TEXT",
     "finished_at": "TEXT",
 }
-# Program runs' columns, absent from databases and CSVs written before them.
-ADDED_COLUMNS = ("program_k", "answer", "trace_accuracy", "step_accuracy")
+# Program runs' and convergence columns, absent from databases and CSVs written before them.
+ADDED_COLUMNS = (
+    "program_k",
+    "answer",
+    "trace_accuracy",
+    "step_accuracy",
+    "loss_drop",
+    "acc_delta",
+    "converged",
+)
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS results (\n"
     + ",\n".join(f"  {name} {kind}" for name, kind in COLUMNS.items())
@@ -151,6 +162,7 @@ def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) 
     trace = _mapping(summary, "trace_accuracy", where) if "trace_accuracy" in summary else {}
     step = _mapping(summary, "step_accuracy", where) if "step_accuracy" in summary else {}
     train = summary.get("train") or {}
+    judged = train.get("convergence") or {}
     config = _mapping(summary, "config", where)
     common = {
         "run_id": run_id,
@@ -161,6 +173,9 @@ def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) 
         "steps": train.get("steps"),
         "tokens": train.get("tokens"),
         "seconds": train.get("seconds"),
+        "loss_drop": judged.get("loss_drop"),
+        "acc_delta": judged.get("acc_delta"),
+        "converged": None if judged.get("converged") is None else int(judged["converged"]),
         "code_version": summary.get("code_version"),
         "finished_at": summary.get("finished_at") or _now(),
     }
@@ -301,11 +316,12 @@ def _normalize(frame):
             frame[name] = pd.to_numeric(column, errors="coerce").astype("float64")
         else:
             frame[name] = pd.to_numeric(column).astype("int64")
-    order = sorted(range(len(frame)), key=lambda i: (_natural(frame["run_id"].iat[i]), frame["split"].iat[i]))
+    run_ids, splits = frame["run_id"], frame["split"]
+    order = sorted(range(len(frame)), key=lambda i: (natural_key(run_ids.iat[i]), splits.iat[i]))
     return frame.iloc[order].reset_index(drop=True)
 
 
-def _natural(text: str) -> tuple[Any, ...]:
+def natural_key(text: str) -> tuple[Any, ...]:
     """Sort key that orders `num_rules=30` before `num_rules=100`: numbers compare as numbers."""
     parts = NUMBER.split(text)
     return tuple(float(p) if i % 2 else p for i, p in enumerate(parts))

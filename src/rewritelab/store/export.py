@@ -54,10 +54,10 @@ def _parquet_bytes(frame) -> bytes:
 
 
 TABLE_HEADER = ["run", "split", "accuracy [95% CI]", "n", "I", "S", "budget", "alpha", "no-op", "family",
-                "occurrences", "seed", "steps"]  # fmt: skip
+                "occurrences", "seed", "steps", "converged"]  # fmt: skip
 PROGRAM_HEADER = ["k", "answer", "trace acc", "step acc"]
 NOOP_HEADER = ["applied", "no-op"]  # accuracy on the examples the rule changes / leaves unchanged
-TEXT_COLUMNS = {"run", "split", "alpha", "family", "occurrences", "k", "answer"}
+TEXT_COLUMNS = {"run", "split", "alpha", "family", "occurrences", "converged", "k", "answer"}
 
 
 def has_programs(frame) -> bool:
@@ -103,6 +103,7 @@ def table_rows(frame) -> list[list[str]]:
             _text(r.occurrences),
             _number(r.seed),
             _number(r.steps),
+            _converged(r.converged),
         ]
         if noops:
             row += _noop_cells(r.breakdown_json)
@@ -127,6 +128,11 @@ def markdown_table(frame) -> str:
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines) + "\n"
+
+
+def _converged(x: Any) -> str:
+    """`yes` / `no` by `rewritelab.run.convergence`; `-` for runs recorded before it was judged."""
+    return "-" if _missing(x) else ("yes" if x else "no")
 
 
 def _missing(x: Any) -> bool:
