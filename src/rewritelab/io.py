@@ -78,3 +78,17 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_jsonl_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file such as metrics.jsonl, skipping lines that do not parse (the
+    last line of a run killed mid-write) or are not objects."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rewritelab.io import read_jsonl_records
 from rewritelab.layout import METRICS, sweep_run_dir
 from rewritelab.report.figures import SPLITS, _accuracy_axis, _colours, _new_figure, split_title
 from rewritelab.report.runs import Context, Run
@@ -70,18 +70,8 @@ def read_curves(sweep_dir: Path | None, runs: Sequence[Run]) -> dict[str, list[d
         path = sweep_run_dir(sweep_dir, run.run_id) / METRICS
         if not path.is_file():
             continue
-        lines = []
-        for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                entry = json.loads(text)
-            except json.JSONDecodeError:
-                continue
-            if (
-                isinstance(entry, dict)
-                and entry.get("kind") == "eval"
-                and isinstance(entry.get("accuracy"), dict)
-            ):
-                lines.append(entry)
+        records = read_jsonl_records(path)
+        lines = [e for e in records if e.get("kind") == "eval" and isinstance(e.get("accuracy"), dict)]
         if lines:
             curves[run.run_id] = sorted(lines, key=lambda e: e.get("step", 0))
     return curves

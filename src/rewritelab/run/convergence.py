@@ -9,11 +9,11 @@ judgement is recorded in every summary and results row instead of being recomput
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rewritelab.io import read_jsonl_records
 from rewritelab.layout import METRICS
 
 LOSS_DROP_MAX = 0.01  # nats per answer token, between the two halves of the last 20 % of steps
@@ -51,14 +51,7 @@ def run_convergence(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return None
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int):
-            records.append(record)
+    records = [r for r in read_jsonl_records(path) if isinstance(r.get("step"), int)]
     return convergence(records)
 
 
