@@ -79,3 +79,11 @@ def test_cli_judges_run_and_sweep_directories_in_natural_order(tmp_path, capsys)
     assert main(["converged", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "neither a run directory" in err
+
+
+def test_cli_help_states_the_modules_criterion():
+    from rewritelab.cli.converged import CRITERION
+    from rewritelab.run.convergence import ACC_DELTA_MAX, LOSS_DROP_MAX, TAIL
+
+    assert f"last {TAIL:.0%} of steps" in CRITERION and f"< {LOSS_DROP_MAX} nats" in CRITERION
+    assert f"(< {ACC_DELTA_MAX:.0%})" in CRITERION
