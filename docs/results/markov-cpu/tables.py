@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rewritelab.run import run_convergence
+from rewritelab.convergence import run_convergence
 
 HERE = Path(__file__).parent
 SPLITS = ["test_seen", "test_unseen", "test_unseen_strict", "test_ood_steps", "test_ood_length"]

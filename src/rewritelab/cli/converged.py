@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rewritelab.convergence import ACC_DELTA_MAX, LOSS_DROP_MAX, TAIL, run_convergence
 from rewritelab.errors import UserError
 from rewritelab.layout import METRICS, RUNS_DIR
 from rewritelab.store import natural_key
 
-# The criterion of `rewritelab.run.convergence`, spelled out here so that building the parser does not
-# import torch (a test checks these against the module's constants).
 CRITERION = (
-    "the training loss drop between the two halves of the last 20% of steps (converged: < 0.01 nats per "
-    "answer token) and the largest move of a learning-curve accuracy between the last two evaluations in "
-    "that window (< 2%)"
+    f"the training loss drop between the two halves of the last {TAIL:.0%} of steps (converged: < "
+    f"{LOSS_DROP_MAX} nats per answer token) and the largest move of a learning-curve accuracy between the "
+    f"last two evaluations in that window (< {ACC_DELTA_MAX:.0%})"
 )
 
 
@@ -31,8 +30,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.run import run_convergence  # torch: only when the command runs
-
     runs = [run_dir for d in args.dirs for run_dir in _run_dirs(Path(d))]
     lines = ["| run | loss drop | Δacc | converged |", "|---|---:|---:|---|"]
     for run_dir in runs:
@@ -50,13 +47,9 @@ def run(args: argparse.Namespace) -> int:
 def _run_dirs(path: Path) -> list[Path]:
     if (path / METRICS).is_file():
         return [path]
-    runs = sorted((p for p in (path / RUNS_DIR).glob("*") if (p / METRICS).is_file()), key=_by_name)
+    runs = [p for p in (path / RUNS_DIR).glob("*") if (p / METRICS).is_file()]
     if not runs:
         raise UserError(
             f"{path}: neither a run directory (no {METRICS}) nor a sweep with runs under {RUNS_DIR}/"
         )
-    return runs
-
-
-def _by_name(path: Path) -> tuple:
-    return natural_key(path.name)
+    return sorted(runs, key=lambda p: natural_key(p.name))

@@ -4,7 +4,6 @@ Modules, in import order (each imports only those above it):
     config      TrainConfig, RunConfig: the data, model and train sections; a run's identity
     device      the torchrun process group, the torch device, autocast
     rundir      the run directory: its file names, data, config and manifest checks, metrics.jsonl
-    convergence whether a run ended converged, from its metrics.jsonl
     checkpoint  checkpoint.pt: save, read and check it, RNG states, build and load models
     scoring     exact match, breakdowns, bootstrap intervals: pure functions of a model and data
     train       the training loop (knows nothing of the final evaluation)
@@ -15,7 +14,6 @@ Modules, in import order (each imports only those above it):
 from rewritelab.layout import EVAL_SPLITS, SPLITS, SUMMARY
 from rewritelab.run.checkpoint import TrainState, build_model, load_trained_model, read_checkpoint
 from rewritelab.run.config import RunConfig, TrainConfig, load_run_config, run_config_from_dict
-from rewritelab.run.convergence import convergence, run_convergence
 from rewritelab.run.device import Dist, precision
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
@@ -59,7 +57,6 @@ __all__ = [
     "bootstrap_ci",
     "build_model",
     "check_data_manifest",
-    "convergence",
     "count_steps",
     "epoch_batches",
     "eval_steps",
@@ -72,7 +69,6 @@ __all__ = [
     "make_optimizer",
     "read_checkpoint",
     "run_config_from_dict",
-    "run_convergence",
     "score_split",
     "shard",
     "split_report",

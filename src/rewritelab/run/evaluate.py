@@ -18,6 +18,7 @@ import numpy as np
 
 from rewritelab import __version__
 from rewritelab.config import to_dict
+from rewritelab.convergence import run_convergence
 from rewritelab.data import Dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
@@ -25,7 +26,6 @@ from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, predictions_file
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
 from rewritelab.run.config import run_config_from_dict
-from rewritelab.run.convergence import run_convergence
 from rewritelab.run.device import autocast_for, resolve_device
 from rewritelab.run.rundir import check_data_manifest, load_data, read_run_config
 from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report

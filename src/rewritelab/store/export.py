@@ -131,7 +131,7 @@ def markdown_table(frame) -> str:
 
 
 def _converged(x: Any) -> str:
-    """`yes` / `no` by `rewritelab.run.convergence`; `-` for runs recorded before it was judged."""
+    """`yes` / `no` by `rewritelab.convergence`; `-` for runs recorded before it was judged."""
     return "-" if _missing(x) else ("yes" if x else "no")
 
 

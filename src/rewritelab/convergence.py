@@ -4,7 +4,8 @@ The criterion of the v2 calibration (docs/results/calibration-v2/NOTES.md): over
 steps the training loss, averaged over each half, falls by less than `LOSS_DROP_MAX` nats per answer
 token, and no learning-curve accuracy moves by `ACC_DELTA_MAX` or more between the last two evaluations
 (when both lie in that last 20 %). A reference curve is only as good as its least converged point, so the
-judgement is recorded in every summary and results row instead of being recomputed by hand.
+judgement is recorded in every summary and results row instead of being recomputed by hand. A top-level
+module without torch, so that the CLI, the store and the report can use it as cheaply as `run` does.
 """
 
 from __future__ import annotations
@@ -36,14 +37,17 @@ def convergence(records: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     if not first_half or not second_half:
         return None
     loss_drop = sum(first_half) / len(first_half) - sum(second_half) / len(second_half)
-    evals = sorted((r for r in records if r.get("kind") == "eval" and r["step"] >= start), key=_step)
+    evals = [r for r in records if r.get("kind") == "eval" and r["step"] >= start]
+    evals.sort(key=lambda r: r["step"])
     acc_delta = None
     if len(evals) >= 2:
         before, after = evals[-2]["accuracy"], evals[-1]["accuracy"]
         moves = [abs(after[s] - before[s]) for s in after if _number(after[s]) and _number(before.get(s))]
         acc_delta = max(moves) if moves else None
     converged = loss_drop < LOSS_DROP_MAX and (acc_delta is None or acc_delta < ACC_DELTA_MAX)
-    return {"loss_drop": round(loss_drop, 6), "acc_delta": _round(acc_delta), "converged": converged}
+    if acc_delta is not None:
+        acc_delta = round(acc_delta, 6)
+    return {"loss_drop": round(loss_drop, 6), "acc_delta": acc_delta, "converged": converged}
 
 
 def run_convergence(run_dir: Path) -> dict[str, Any] | None:
@@ -55,13 +59,5 @@ def run_convergence(run_dir: Path) -> dict[str, Any] | None:
     return convergence(records)
 
 
-def _step(record: dict[str, Any]) -> int:
-    return record["step"]
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rewritelab.run import convergence, run_convergence
+from rewritelab.convergence import convergence, run_convergence
 
 
 def records(losses: list[float], evals: dict[int, float] | None = None, every: int = 100) -> list[dict]:
@@ -83,7 +83,7 @@ def test_cli_judges_run_and_sweep_directories_in_natural_order(tmp_path, capsys)
 
 def test_cli_help_states_the_modules_criterion():
     from rewritelab.cli.converged import CRITERION
-    from rewritelab.run.convergence import ACC_DELTA_MAX, LOSS_DROP_MAX, TAIL
+    from rewritelab.convergence import ACC_DELTA_MAX, LOSS_DROP_MAX, TAIL
 
     assert f"last {TAIL:.0%} of steps" in CRITERION and f"< {LOSS_DROP_MAX} nats" in CRITERION
     assert f"(< {ACC_DELTA_MAX:.0%})" in CRITERION
