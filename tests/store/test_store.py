@@ -335,6 +335,22 @@ def test_the_convergence_judgement_is_a_column_and_a_table_cell(tmp_path):
     assert cells == {"a": "yes", "b": "no", "c": "-"}
 
 
+def test_the_distinct_pattern_count_comes_from_the_data_manifest(tmp_path):
+    """A column and a table cell; a run recorded without a manifest reads `-`; a damaged count is refused."""
+    db = tmp_path / "results.sqlite"
+    manifest = {"disjointness": {"train_patterns": 97, "train_rules": 100}}
+    record_run(db, "a", summary(num_rules=100), "s", "p", manifest)
+    record_run(db, "b", summary(num_rules=300), "s", "p")
+    frame = load_results(db).drop_duplicates("run_id").set_index("run_id")
+    assert frame.loc["a", "train_patterns"] == 97 and pd.isna(frame.loc["b", "train_patterns"])
+    lines = export(db, "markdown").splitlines()
+    column = [c.strip() for c in lines[0].strip("|").split("|")].index("patterns")
+    cells = {line.split("|")[1].strip(): line.strip("|").split("|")[column].strip() for line in lines[2:]}
+    assert cells == {"a": "97", "b": "-"}
+    with pytest.raises(UserError, match="train_patterns: expected an integer"):
+        record_run(db, "c", summary(), "s", "p", {"disjointness": {"train_patterns": "many"}})
+
+
 # --- CLI ----------------------------------------------------------------------------------------------
 
 

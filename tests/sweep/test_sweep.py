@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from rewritelab.cli import main
 from rewritelab.errors import UserError
+from rewritelab.io import read_json
 from rewritelab.sweep import (
     Sweep,
     expand,
@@ -345,6 +346,14 @@ def result_rows(sweep_dir: Path) -> list[tuple[str, str]]:
         return sorted(db.execute("SELECT run_id, split FROM results").fetchall())
 
 
+def recorded_patterns(sweep_dir: Path) -> dict[str, tuple[int, int]]:
+    """run id → (distinct training patterns in the database, the same count in the run's data manifest)."""
+    with sqlite3.connect(sweep_dir / "results.sqlite") as db:
+        stored = dict(db.execute("SELECT run_id, train_patterns FROM results").fetchall())
+    manifest = {r: read_json(sweep_dir / "runs" / r / "data_manifest.json") for r in stored}
+    return {r: (count, manifest[r]["disjointness"]["train_patterns"]) for r, count in stored.items()}
+
+
 def expected_rows(ids=MICRO_IDS) -> list[tuple[str, str]]:
     return sorted((i, s) for i in ids for s in ("test_seen", "test_unseen"))
 
@@ -371,6 +380,8 @@ def test_killed_sweep_resumes_to_one_row_per_run_and_split(tmp_path, capsys):
     code, _, err = run_cli(["sweep", str(path), "--out", str(out)], capsys)
     assert code == 0, err
     assert result_rows(out) == expected_rows()
+    patterns = recorded_patterns(out)
+    assert len(patterns) == 2 and all(db == manifest > 0 for db, manifest in patterns.values())
     summaries = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/summary.json")}
     assert len(summaries) == 2
 
@@ -378,7 +389,7 @@ def test_killed_sweep_resumes_to_one_row_per_run_and_split(tmp_path, capsys):
     (out / "results.sqlite").unlink()
     code, _, err = run_cli(["sweep", str(path), "--out", str(out)], capsys)
     assert code == 0 and "2 already done" in err
-    assert result_rows(out) == expected_rows()
+    assert result_rows(out) == expected_rows() and recorded_patterns(out) == patterns
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/summary.json")} == summaries  # not retrained
 
     # the same directory with other settings is refused before anything changes

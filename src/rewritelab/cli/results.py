@@ -1,4 +1,5 @@
-"""`rewritelab results SWEEP_DIR --format markdown|csv|parquet [--out FILE]`: export the results database."""
+"""`rewritelab results SOURCE --format markdown|csv|parquet|seeds [--out FILE]`: export the results
+database, or tabulate it over seeds."""
 
 from __future__ import annotations
 
@@ -6,19 +7,27 @@ import argparse
 import sys
 
 from rewritelab.errors import UserError
+from rewritelab.io import atomic_write_text
 from rewritelab.store import FORMATS, export
+
+SEEDS = "seeds"  # not an export of rows: one row per condition and split, statistics over the seeds
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "results",
         help="export a sweep's results database (markdown table, CSV or parquet)",
-        description="Export SWEEP_DIR/results.sqlite, one row per run and split, sorted by run id and split. "
+        description="Export SOURCE's results, one row per run and split, sorted by run id and split. "
         "markdown and csv go to stdout unless --out is given; parquet needs --out and pyarrow "
-        "(pip install 'rewritelab[parquet]'). A CSV export can be passed to `rewritelab report`.",
+        "(pip install 'rewritelab[parquet]'). A CSV export can be passed to `rewritelab report`. "
+        "--format seeds prints a markdown table with one row per condition and split instead: each "
+        "seed's accuracy (%), their mean, the 95% interval across seeds (Student t) beside the runs' "
+        "bootstrap interval, the fewest distinct training patterns and how many runs converged.",
     )
-    parser.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a sweep directory (or its results.sqlite)")
-    parser.add_argument("--format", choices=FORMATS, default="markdown", help="default: markdown")
+    parser.add_argument(
+        "sweep_dir", metavar="SOURCE", help="a sweep directory, its results.sqlite or an exported results CSV"
+    )
+    parser.add_argument("--format", choices=(*FORMATS, SEEDS), default="markdown", help="default: markdown")
     parser.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     parser.set_defaults(func=run)
 
@@ -26,7 +35,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.format == "parquet" and args.out is None:
         raise UserError("--format parquet writes a binary file; give it a path with --out FILE")
-    data = export(args.sweep_dir, args.format, args.out)
+    if args.format == SEEDS:
+        from rewritelab.report import seed_table  # matplotlib and friends only for this format
+
+        data = seed_table(args.sweep_dir)
+        if args.out is not None:
+            atomic_write_text(args.out, data)
+    else:
+        data = export(args.sweep_dir, args.format, args.out)
     if args.out is None:
         sys.stdout.write(data)
     else:

@@ -2,8 +2,8 @@
 summary table and sentences of `rewritelab reproduce`.
 
 `runs` turns results rows into runs with their conditions and statistics over seeds, `figures`,
-`programs` (Markov-program sweeps) and `curves` draw, `tables` formats tables, and `html` builds the
-report directory.
+`programs` (Markov-program sweeps) and `curves` draw, `tables` formats tables, `seeds` tabulates the
+spread over seeds, and `html` builds the report directory.
 """
 
 from rewritelab.report.curves import read_curves
@@ -11,6 +11,7 @@ from rewritelab.report.figures import cell_point, figure_alpha, figure_noop, fig
 from rewritelab.report.html import build_report
 from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, aggregate, load_runs, t_quantile, varying, wilson
+from rewritelab.report.seeds import seed_rows, seed_table
 from rewritelab.report.tables import (
     RunRow,
     contrast_sentences,
@@ -36,6 +37,8 @@ __all__ = [
     "occurrence_tables",
     "read_curves",
     "reproduce_rows",
+    "seed_rows",
+    "seed_table",
     "t_quantile",
     "varying",
     "wilson",

@@ -37,6 +37,8 @@ class Run:
     run_id: str
     seed: int | None
     cond: dict[str, Any]
+    patterns: int | None = None  # distinct training patterns, when the run's data manifest was recorded
+    converged: bool | None = None  # by `rewritelab.convergence`, when the run was judged
     accuracy: dict[str, tuple[float, float | None, float | None]] = field(default_factory=dict)
     breakdown: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -55,6 +57,9 @@ def load_runs(frame) -> tuple[list[Run], str]:
         run = runs.get(row["run_id"])
         if run is None:
             run = runs[row["run_id"]] = Run(row["run_id"], _value(row["seed"]), _conditions(row, scale))
+            run.patterns = _value(row["train_patterns"])
+            converged = _value(row["converged"])
+            run.converged = None if converged is None else bool(converged)
             configs[run.run_id] = _flatten(_json(row["config_json"]))
         low, high = _value(row["ci_low"]), _value(row["ci_high"])
         run.accuracy[row["split"]] = (float(row["accuracy"]), low, high)

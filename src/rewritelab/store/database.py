@@ -34,6 +34,7 @@ COLUMNS: dict[str, str] = {
     "preset": "TEXT",
     "seed": "INTEGER",
     "num_rules": "INTEGER",
+    "train_patterns": "INTEGER",
     "examples_per_rule": "REAL",
     "budget": "INTEGER",
     "alpha": "REAL",
@@ -61,8 +62,9 @@ COLUMNS: dict[str, str] = {
     "code_version": "TEXT",
     "finished_at": "TEXT",
 }
-# Program runs' and convergence columns, absent from databases and CSVs written before them.
+# Program runs', convergence and pattern-count columns, absent from databases and CSVs written before them.
 ADDED_COLUMNS = (
+    "train_patterns",
     "program_k",
     "answer",
     "trace_accuracy",
@@ -137,10 +139,16 @@ def _retry_busy(step) -> None:
 
 
 def record_run(
-    db_path: str | os.PathLike, run_id: str, summary: dict[str, Any], sweep: str, preset: str
+    db_path: str | os.PathLike,
+    run_id: str,
+    summary: dict[str, Any],
+    sweep: str,
+    preset: str,
+    manifest: dict[str, Any] | None = None,
 ) -> None:
-    """Store one finished run (one row per evaluated split) in one transaction, replacing older rows."""
-    rows = summary_rows(run_id, summary, sweep, preset)
+    """Store one finished run (one row per evaluated split) in one transaction, replacing older rows;
+    `manifest` is the run's data_manifest.json, the source of its distinct-pattern count."""
+    rows = summary_rows(run_id, summary, sweep, preset, manifest)
     names = list(COLUMNS)
     insert = f"INSERT OR REPLACE INTO results ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     with open_db(db_path) as db:
@@ -150,8 +158,11 @@ def record_run(
         db.execute("COMMIT")
 
 
-def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) -> list[dict[str, Any]]:
-    """A run's `summary.json` → the database rows (one per split), without touching the database."""
+def summary_rows(
+    run_id: str, summary: dict[str, Any], sweep: str, preset: str, manifest: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """A run's `summary.json` (and data manifest, when given) → the database rows (one per split),
+    without touching the database."""
     where = f"summary of run {run_id}"
     accuracy = _mapping(summary, "accuracy", where)
     if not accuracy:
@@ -169,6 +180,7 @@ def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) 
         "sweep": sweep,
         "preset": preset,
         **experiment_columns(config, where),
+        "train_patterns": _train_patterns(manifest, f"data manifest of run {run_id}"),
         "config_json": _dumps(config),
         "steps": train.get("steps"),
         "tokens": train.get("tokens"),
@@ -196,6 +208,17 @@ def summary_rows(run_id: str, summary: dict[str, Any], sweep: str, preset: str) 
             }
         )
     return rows
+
+
+def _train_patterns(manifest: dict[str, Any] | None, where: str) -> int | None:
+    """Distinct patterns among the training rules (E1's real axis: rules sharing a pattern are one
+    instruction with several replacements); None without a manifest or for one that lacks the count."""
+    count = ((manifest or {}).get("disjointness") or {}).get("train_patterns")
+    if count is None:
+        return None
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise UserError(f"{where}: disjointness.train_patterns: expected an integer, got {count!r}")
+    return count
 
 
 def _mapping(summary: dict[str, Any], key: str, where: str) -> dict[str, Any]:

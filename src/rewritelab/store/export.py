@@ -53,8 +53,9 @@ def _parquet_bytes(frame) -> bytes:
     return buffer.getvalue()
 
 
-TABLE_HEADER = ["run", "split", "accuracy [95% CI]", "n", "I", "S", "budget", "alpha", "no-op", "family",
-                "occurrences", "seed", "steps", "converged"]  # fmt: skip
+# "patterns": distinct patterns among the training rules (from the run's data manifest).
+TABLE_HEADER = ["run", "split", "accuracy [95% CI]", "n", "I", "patterns", "S", "budget", "alpha", "no-op",
+                "family", "occurrences", "seed", "steps", "converged"]  # fmt: skip
 PROGRAM_HEADER = ["k", "answer", "trace acc", "step acc"]
 NOOP_HEADER = ["applied", "no-op"]  # accuracy on the examples the rule changes / leaves unchanged
 TEXT_COLUMNS = {"run", "split", "alpha", "family", "occurrences", "converged", "k", "answer"}
@@ -95,6 +96,7 @@ def table_rows(frame) -> list[list[str]]:
             _accuracy_cell(r.accuracy, r.ci_low, r.ci_high),
             _number(r.n),
             _number(r.num_rules),
+            _number(r.train_patterns),
             _number(r.examples_per_rule),
             _number(r.budget),
             "uniform" if r.rule_distribution == "uniform" else _number(r.alpha),

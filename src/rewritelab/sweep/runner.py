@@ -24,7 +24,16 @@ from rewritelab import __version__
 from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_text, read_json
-from rewritelab.layout import LOGS_DIR, METRICS, RESULTS_DB, RUN_CONFIG, SUMMARY, SWEEP_FILE, sweep_run_dir
+from rewritelab.layout import (
+    DATA_MANIFEST,
+    LOGS_DIR,
+    METRICS,
+    RESULTS_DB,
+    RUN_CONFIG,
+    SUMMARY,
+    SWEEP_FILE,
+    sweep_run_dir,
+)
 from rewritelab.run import count_steps, precision
 from rewritelab.store import open_db, record_run
 from rewritelab.sweep.backends import (
@@ -188,7 +197,8 @@ def run_sweep(
         summary_path = sweep_run_dir(sweep_dir, run.run_id) / SUMMARY
         if summary_path.exists():
             if run.run_id not in recorded:
-                record_run(db_path, run.run_id, read_json(summary_path), sweep_dir.name, sweep.name)
+                summary = read_json(summary_path)
+                record_run(db_path, run.run_id, summary, sweep_dir.name, sweep.name, _manifest(summary_path))
             result.skipped.append(run.run_id)
         else:
             pending.append(run)
@@ -210,7 +220,10 @@ def run_sweep(
         with _sigterm_interrupts(), heartbeat(bar, sweep_dir, pending, configs, heartbeat_s):
             for outcome in runner.run(pending, sweep_dir):
                 if outcome.error is None:
-                    record_run(db_path, outcome.run.run_id, outcome.summary, sweep_dir.name, sweep.name)
+                    manifest = _manifest(sweep_run_dir(sweep_dir, outcome.run.run_id) / SUMMARY)
+                    record_run(
+                        db_path, outcome.run.run_id, outcome.summary, sweep_dir.name, sweep.name, manifest
+                    )
                     result.finished.append(outcome.run.run_id)
                     bar.update(1, f"{outcome.run.run_id} done", force=True)
                 else:
@@ -237,6 +250,12 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _manifest(summary_path: Path) -> dict[str, Any] | None:
+    """The data manifest beside a run's summary (its distinct-pattern count), if the run dir has one."""
+    path = summary_path.with_name(DATA_MANIFEST)
+    return read_json(path) if path.is_file() else None
 
 
 def recorded_run_ids(db_path: Path) -> set[str]:

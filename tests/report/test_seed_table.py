@@ -1,0 +1,74 @@
+"""The seed table (`rewritelab results --format seeds`): every seed's value, the mean, both intervals."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rewritelab.cli import main
+from rewritelab.report import load_runs, seed_rows, seed_table, t_quantile
+from rewritelab.store import load_results, record_run
+from support import data_section, e1_points, e2_points, fake_summary, make_sweep
+
+
+def cells(table: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+
+
+def test_each_condition_and_split_has_its_seeds_mean_and_t_interval(tmp_path):
+    sweep = make_sweep(tmp_path / "e1", e1_points(), seeds=(0, 1, 2))
+    frame = load_results(sweep)
+    rows = {(r[0], r[1]): r for r in cells(seed_table(sweep))}
+    assert len(rows) == 5 * 2  # five values of I × (seen, unseen)
+    unseen = frame[(frame["num_rules"] == 300) & (frame["split"] == "test_unseen")].sort_values("seed")
+    values = [100 * v for v in unseen["accuracy"]]
+    row = rows[("I = 300", "test_unseen")]
+    assert row[2] == "0, 1, 2" and row[3] == " / ".join(f"{v:.1f}" for v in values)
+    mean = sum(values) / 3
+    half = t_quantile(2) * math.sqrt(sum((v - mean) ** 2 for v in values) / 2) / math.sqrt(3)
+    assert row[4] == f"{mean:.1f}" and row[5] == f"[{max(0, mean - half):.1f}, {mean + half:.1f}]"
+    bootstrap_low = sum(100 * v for v in unseen["ci_low"]) / 3
+    assert row[6].startswith(f"[{bootstrap_low:.1f},")
+    assert row[7] == "-" and row[8] == "-"  # fabricated runs: no manifest, not judged
+
+
+def test_patterns_are_the_fewest_over_seeds_and_convergence_is_counted(tmp_path):
+    db = tmp_path / "results.sqlite"
+    for seed, patterns, converged in ((0, 995, True), (1, 990, False)):
+        summary = fake_summary(data_section(1000, seed), seed)
+        summary["train"]["convergence"] = {"loss_drop": 0.001, "acc_delta": 0.01, "converged": converged}
+        manifest = {"disjointness": {"train_patterns": patterns}}
+        record_run(db, f"num_rules=1000.seed={seed}", summary, "s", "p", manifest)
+    runs, scale = load_runs(load_results(db))
+    (seen, unseen) = seed_rows(runs, scale)
+    assert unseen[0] == "all runs" and unseen[7] == "990 (0.990)" and unseen[8] == "1 of 2"
+
+
+def test_no_op_runs_get_applied_and_no_op_lines(tmp_path):
+    sweep = make_sweep(tmp_path / "e2", e2_points(), seeds=(0, 1))
+    rows = {(r[0], r[1]): r for r in cells(seed_table(sweep))}
+    assert ("I = 100, no-op 30%", "test_unseen (no-op)") in rows
+    assert ("I = 100, no-op 30%", "test_unseen (applied)") in rows
+    assert ("I = 100, no-op 0%", "test_unseen (no-op)") not in rows  # no no-op examples to score
+    assert rows[("I = 100, no-op 30%", "test_unseen (no-op)")][3] == "97.0 / 97.0"
+
+
+def test_cli_prints_or_writes_the_table_and_bad_input_is_one_line(tmp_path, capsys):
+    sweep = make_sweep(tmp_path / "e1", e1_points(), seeds=(0, 1))
+    assert main(["results", str(sweep), "--format", "seeds"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == seed_table(sweep) and printed.startswith("| condition | split | seeds |")
+    out = tmp_path / "seeds.md"
+    assert main(["results", str(sweep), "--format", "seeds", "--out", str(out)]) == 0
+    assert out.read_text() == printed
+    assert main(["results", str(tmp_path / "missing"), "--format", "seeds"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file or directory" in err
+
+
+@pytest.mark.parametrize("seeds", [(0,), (0, 1)])
+def test_one_seed_has_no_across_seed_interval(tmp_path, seeds):
+    sweep = make_sweep(tmp_path / "s", e1_points(), seeds=seeds)
+    intervals = {r[5] for r in cells(seed_table(sweep))}
+    assert (intervals == {"-"}) == (len(seeds) == 1)
