@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/generate_throughput.py
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/decode_throughput.py
+	$(BIN)/python benchmarks/cpu_recipe_throughput.py --threads 1
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
