@@ -194,6 +194,27 @@ def test_learning_curves_come_from_metrics_eval_lines_and_skip_damaged_lines(tmp
     assert all(len(lines) == 5 and lines[-1]["step"] == 300 for lines in curves.values())
 
 
+def test_learning_curves_average_the_seeds_of_a_condition_at_the_steps_they_share(tmp_path):
+    from rewritelab.report.curves import figure_learning_curves, seed_curve
+
+    sweep = make_sweep(tmp_path / "lc", e1_points(), seeds=(0, 1, 2))
+    ctx = context(sweep, with_curves=True)
+    members = [r for r in ctx.runs if r.cond["num_rules"] == 300]
+    extra = next(r for r in members if r.seed == 2)
+    ctx.curves[extra.run_id] = ctx.curves[extra.run_id][1:]  # this seed missed the first evaluation
+    xs, means, lows, highs = seed_curve(members, ctx.curves, "test_unseen")
+    assert xs == [e["step"] for e in ctx.curves[extra.run_id]]
+    for step, mean, low, high in zip(xs, means, lows, highs, strict=True):
+        values = [
+            next(e for e in ctx.curves[r.run_id] if e["step"] == step)["accuracy"]["test_unseen"]
+            for r in members
+        ]
+        assert mean == pytest.approx(sum(values) / 3) and low <= mean <= high
+    fig, caption = figure_learning_curves(ctx)
+    assert "mean over seeds (up to 3)" in caption
+    assert len(fig.axes[1].lines) == len(RULES)  # one line per I, not per run
+
+
 def test_runs_that_differ_only_outside_the_known_conditions_stay_apart(tmp_path):
     sweep = make_sweep(tmp_path / "v", e1_points(), seeds=(0,), metrics=False)
     other = make_sweep(tmp_path / "w", e1_points(), seeds=(0,), metrics=False)
