@@ -1,4 +1,4 @@
-"""The scientific claim itself, at demo scale (slow: ~6 minutes on 2 cores; `pytest -m slow`).
+"""The scientific claim itself, at demo scale (slow: 4-8 minutes on 2 cores; `pytest -m slow`).
 
 Training on 20,000 examples of 100 rules must leave unseen rules unsolved while seen ones are mastered;
 the same budget spread over 1,000 rules must generalize. A regression in data, model, training or
