@@ -432,6 +432,31 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
     assert result_rows(out) == expected_rows({"num_rules=8.seed=0"})
 
 
+def test_reuse_copies_identical_finished_runs_and_trains_only_the_rest(tmp_path, capsys):
+    first = tmp_path / "e1"
+    code, _, err = run_cli(["sweep", str(write_sweep(tmp_path, MICRO)), "--out", str(first)], capsys)
+    assert code == 0, err
+    grid = [{"data.noop_frac": [0.0, 0.5]}, {"data.num_rules": [4]}]
+    path = write_sweep(tmp_path, {**MICRO, "grid": grid}, "e2.yaml")
+    out = tmp_path / "e2"
+    partial = out / "runs" / "noop_frac=0.0.num_rules=4.seed=0"
+    partial.mkdir(parents=True)
+    (partial / "checkpoint.pt").write_bytes(b"an interrupted attempt")  # superseded by the finished twin
+    code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--reuse", str(first)], capsys)
+    assert code == 0, err
+    assert f"reused 1 finished runs (copied from {first / 'runs'})" in err
+    twin = first / "runs" / "num_rules=4.seed=0"
+    assert (partial / "summary.json").read_bytes() == (twin / "summary.json").read_bytes()
+    assert (partial / "checkpoint.pt").read_bytes() == (twin / "checkpoint.pt").read_bytes()
+    assert (out / "runs" / "noop_frac=0.5.num_rules=4.seed=0" / "summary.json").exists()  # trained
+    assert result_rows(out) == expected_rows(
+        {"noop_frac=0.0.num_rules=4.seed=0", "noop_frac=0.5.num_rules=4.seed=0"}
+    )
+    assert not list((out / "runs").glob(".*"))  # no temporary directory left behind
+    code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--reuse", str(tmp_path / "nope")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--reuse" in err
+
+
 @pytest.mark.parametrize("grid", [[{"data.num_rulez": [1, 2]}], [{"model.depth": [1]}]])
 def test_unknown_parameter_path_is_caught_before_anything_runs(tmp_path, capsys, grid):
     path = write_sweep(tmp_path, {**MICRO, "grid": grid})

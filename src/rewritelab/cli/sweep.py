@@ -60,6 +60,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="join an existing Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of "
         "starting a local instance; SWEEP_DIR must be on a filesystem shared by every node",
     )
+    parser.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="copy, instead of training, each run that a finished run of the sweep directory DIR already "
+        "computed (identical data, model and training config; repeatable)",
+    )
     add_set_option(parser)
 
 
@@ -73,7 +81,14 @@ def load_from_args(args: argparse.Namespace, source: str) -> Sweep:
 def sweep_from_args(args: argparse.Namespace, sweep: Sweep, out: str | os.PathLike) -> SweepResult:
     from rewritelab.sweep import run_sweep
 
-    return run_sweep(sweep, out, backend=args.backend, workers=args.workers, ray_address=args.ray_address)
+    return run_sweep(
+        sweep,
+        out,
+        backend=args.backend,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        reuse=args.reuse,
+    )
 
 
 def report_outcome(result: SweepResult) -> int:
@@ -81,6 +96,9 @@ def report_outcome(result: SweepResult) -> int:
     for run_id, why in result.failed.items():
         print(f"failed: {run_id}: {why}", file=sys.stderr)
     done = len(result.skipped) + len(result.finished)
+    if result.reused:
+        sources = ", ".join(sorted({str(p.parent) for p in result.reused.values()}))
+        print(f"reused {len(result.reused)} finished runs (copied from {sources})", file=sys.stderr)
     print(
         f"{done}/{len(result.runs)} runs finished ({len(result.skipped)} already done), "
         f"{len(result.failed)} failed; results: {result.db_path}",

@@ -1,7 +1,8 @@
 """Sweeps: a preset or sweep file (base run config × grid × seeds) → run directories → one results database.
 
 `presets` finds and loads the packaged presets, `grid` parses a sweep and expands it into runs with stable
-ids, `backends` trains runs (local processes or Ray tasks) and `runner` drives a whole sweep, idempotently.
+ids, `backends` trains runs (local processes or Ray tasks), `reuse` copies runs another sweep already
+computed, and `runner` drives a whole sweep, idempotently.
 """
 
 from rewritelab.sweep.backends import BACKENDS, plan_workers

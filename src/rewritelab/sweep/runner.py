@@ -12,8 +12,8 @@ import json
 import os
 import signal
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from rewritelab.sweep.backends import (
     wants_cuda,
 )
 from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, validate_runs
+from rewritelab.sweep.reuse import reuse_runs
 from rewritelab.textfmt import Progress
 
 # ---------------------------------------------------------------------------------------------------------
@@ -90,6 +91,7 @@ class SweepResult:
     skipped: list[str]
     finished: list[str]
     failed: dict[str, str]  # run id → why
+    reused: dict[str, Path] = field(default_factory=dict)  # run id → the finished run it was copied from
 
     @property
     def db_path(self) -> Path:
@@ -171,10 +173,12 @@ def run_sweep(
     backend: str = "local",
     workers: int | None = None,
     ray_address: str | None = None,
+    reuse: Sequence[str | os.PathLike] = (),
     progress: bool = True,
     heartbeat_s: float = HEARTBEAT_S,
 ) -> SweepResult:
-    """Expand, validate, then train every unfinished run and record each finished run in results.sqlite."""
+    """Expand, validate, then train every unfinished run and record each finished run in results.sqlite;
+    a pending run that a finished run of a `reuse` sweep directory already computed is copied, not trained."""
     if backend not in BACKENDS:
         raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
     if ray_address and backend != "ray":
@@ -192,6 +196,8 @@ def run_sweep(
     db_path = sweep_dir / RESULTS_DB
     recorded = recorded_run_ids(db_path)
     result = SweepResult(sweep, sweep_dir, runs, [], [], {})
+    unfinished = [r for r in runs if not (sweep_run_dir(sweep_dir, r.run_id) / SUMMARY).exists()]
+    result.reused = reuse_runs(unfinished, configs, sweep_dir, reuse) if reuse else {}
     pending = []
     for run in runs:
         summary_path = sweep_run_dir(sweep_dir, run.run_id) / SUMMARY

@@ -1,0 +1,70 @@
+"""Reusing finished runs of other sweeps (`rewritelab sweep --reuse DIR`).
+
+A run whose config equals a pending run's in everything that determines its results (`run_identity`:
+data, model and training, execution settings such as threads aside) is the same experiment: E2's no-op-free
+runs and E3's uniform runs are E1's runs of the same I and seed. Its directory is copied into this sweep
+instead of training it again; the sweep then records it like any finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rewritelab.errors import UserError
+from rewritelab.layout import RUN_CONFIG, RUNS_DIR, SUMMARY, sweep_run_dir
+from rewritelab.run import RunConfig, load_run_config
+from rewritelab.run.config import run_identity
+from rewritelab.sweep.grid import RunSpec
+
+
+def finished_runs(sources: Iterable[str | os.PathLike]) -> dict[str, Path]:
+    """Identity → run directory of every finished run (a summary and a readable config) in `sources`,
+    each a sweep directory (its runs/ are read) or a directory of run directories."""
+    index: dict[str, Path] = {}
+    for source in map(Path, sources):
+        root = source / RUNS_DIR if (source / RUNS_DIR).is_dir() else source
+        if not root.is_dir():
+            raise UserError(f"--reuse {source}: no such directory; give a sweep directory")
+        for run_dir in sorted(p for p in root.iterdir() if (p / SUMMARY).is_file()):
+            try:
+                cfg = load_run_config(run_dir / RUN_CONFIG)
+            except (UserError, OSError):
+                continue  # not a run this version can read: never reused
+            index.setdefault(_key(cfg), run_dir)
+    return index
+
+
+def reuse_runs(
+    pending: Iterable[RunSpec], configs: dict[str, RunConfig], sweep_dir: Path, sources: Iterable[Any]
+) -> dict[str, Path]:
+    """Copy into `sweep_dir` each pending run that a finished run of `sources` already computed; returns
+    run id → the directory it came from. The copy lands atomically (a temporary name, then a rename),
+    replacing any partial run of that id."""
+    index = finished_runs(sources)
+    reused: dict[str, Path] = {}
+    for run in pending:
+        source = index.get(_key(configs[run.run_id]))
+        if source is None or source.resolve() == sweep_run_dir(sweep_dir, run.run_id).resolve():
+            continue
+        dest = sweep_run_dir(sweep_dir, run.run_id)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        incoming = dest.with_name(f".{dest.name}.reuse")
+        stale = dest.with_name(f".{dest.name}.stale")
+        for leftover in (incoming, stale):
+            shutil.rmtree(leftover, ignore_errors=True)
+        shutil.copytree(source, incoming)
+        if dest.exists():
+            os.replace(dest, stale)
+        os.replace(incoming, dest)
+        shutil.rmtree(stale, ignore_errors=True)
+        reused[run.run_id] = source
+    return reused
+
+
+def _key(cfg: RunConfig) -> str:
+    return json.dumps(run_identity(cfg), sort_keys=True)
