@@ -54,6 +54,28 @@ def test_no_op_runs_get_applied_and_no_op_lines(tmp_path):
     assert rows[("I = 100, no-op 30%", "test_unseen (no-op)")][3] == "97.0 / 97.0"
 
 
+def test_mixed_pattern_counts_get_a_line_per_count(tmp_path):
+    """E5: a split whose inputs hold the pattern 1-3 times is read per count too; one count gets no lines."""
+    db = tmp_path / "results.sqlite"
+    per_count = {"1": (0.0, 40), "2": (0.5, 30), "3": (1.0, 30)}
+    for seed in (0, 1):
+        summary = fake_summary(data_section(1000, seed, occurrences=3), seed)
+        by_count = {k: {"n": n, "accuracy": a} for k, (a, n) in per_count.items()}
+        summary["breakdown"]["test_unseen"]["occurrences"] = by_count
+        record_run(db, f"num_rules=1000.seed={seed}", summary, "s", "p", None)
+    rows = {r[1]: r for r in cells_of(db)}
+    assert [r for r in rows if r.startswith("test_unseen")] == [
+        "test_unseen", "test_unseen (1 copy)", "test_unseen (2 copies)", "test_unseen (3 copies)"
+    ]  # fmt: skip
+    assert rows["test_unseen (2 copies)"][3] == "50.0 / 50.0" and rows["test_unseen (3 copies)"][4] == "100.0"
+    assert "test_seen (1 copy)" not in rows  # the seen split holds one count only
+
+
+def cells_of(source) -> list[list[str]]:
+    runs, scale = load_runs(load_results(source))
+    return seed_rows(runs, scale)
+
+
 def test_cli_prints_or_writes_the_table_and_bad_input_is_one_line(tmp_path, capsys):
     sweep = make_sweep(tmp_path / "e1", e1_points(), seeds=(0, 1))
     assert main(["results", str(sweep), "--format", "seeds"]) == 0
