@@ -63,17 +63,12 @@ def test_mixed_pattern_counts_get_a_line_per_count(tmp_path):
         by_count = {k: {"n": n, "accuracy": a} for k, (a, n) in per_count.items()}
         summary["breakdown"]["test_unseen"]["occurrences"] = by_count
         record_run(db, f"num_rules=1000.seed={seed}", summary, "s", "p", None)
-    rows = {r[1]: r for r in cells_of(db)}
+    rows = {r[1]: r for r in cells(seed_table(db))}
     assert [r for r in rows if r.startswith("test_unseen")] == [
         "test_unseen", "test_unseen (1 copy)", "test_unseen (2 copies)", "test_unseen (3 copies)"
     ]  # fmt: skip
     assert rows["test_unseen (2 copies)"][3] == "50.0 / 50.0" and rows["test_unseen (3 copies)"][4] == "100.0"
     assert "test_seen (1 copy)" not in rows  # the seen split holds one count only
-
-
-def cells_of(source) -> list[list[str]]:
-    runs, scale = load_runs(load_results(source))
-    return seed_rows(runs, scale)
 
 
 def test_cli_prints_or_writes_the_table_and_bad_input_is_one_line(tmp_path, capsys):
