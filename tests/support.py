@@ -80,7 +80,10 @@ def _split_breakdown(accuracy: float, noop_frac: float, n: int) -> dict[str, Any
     cells = {"false": {"n": n - n_noop, "accuracy": min(max(applied_acc, 0.0), 1.0)}}
     if n_noop:
         cells["true"] = {"n": n_noop, "accuracy": noop_acc}
-    return {"noop": cells, "occurrences": {"1": {"n": n, "accuracy": accuracy}}}
+    copies = {"1": {"n": n - n_noop, "accuracy": cells["false"]["accuracy"]}}
+    if n_noop:  # a no-op example's input holds no copy of the pattern
+        copies["0"] = {"n": n_noop, "accuracy": noop_acc}
+    return {"noop": cells, "occurrences": copies}
 
 
 def program_family(k: int = 2, answer: str = "final") -> dict[str, Any]:

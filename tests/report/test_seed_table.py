@@ -52,6 +52,7 @@ def test_no_op_runs_get_applied_and_no_op_lines(tmp_path):
     assert ("I = 100, no-op 30%", "test_unseen (applied)") in rows
     assert ("I = 100, no-op 0%", "test_unseen (no-op)") not in rows  # no no-op examples to score
     assert rows[("I = 100, no-op 30%", "test_unseen (no-op)")][3] == "97.0 / 97.0"
+    assert not any("copy" in split or "copies" in split for _, split in rows)  # no-op = 0 copies: said once
 
 
 def test_mixed_pattern_counts_get_a_line_per_count(tmp_path):
@@ -69,6 +70,25 @@ def test_mixed_pattern_counts_get_a_line_per_count(tmp_path):
     ]  # fmt: skip
     assert rows["test_unseen (2 copies)"][3] == "50.0 / 50.0" and rows["test_unseen (3 copies)"][4] == "100.0"
     assert "test_seen (1 copy)" not in rows  # the seen split holds one count only
+
+
+def test_rules_of_mixed_lengths_get_a_line_per_length(tmp_path):
+    """E4: unconstrained test rules of lengths 6-9 beside training rules of 6 and 9 are read per length."""
+    db = tmp_path / "results.sqlite"
+    for seed, (six, seven) in enumerate(((0.25, 0.0), (0.35, 0.0))):
+        summary = fake_summary(data_section(1000, seed), seed)
+        by_len = {"6": {"n": 50, "accuracy": six}, "7": {"n": 50, "accuracy": seven}}
+        summary["breakdown"]["test_unseen"]["pattern_len"] = by_len
+        summary["breakdown"]["test_seen"]["pattern_len"] = {"6": {"n": 100, "accuracy": 0.9}}
+        record_run(db, f"num_rules=1000.seed={seed}", summary, "s", "p", None)
+    rows = {r[1]: r for r in cells(seed_table(db))}
+    assert [r for r in rows if r.startswith("test_unseen")] == [
+        "test_unseen", "test_unseen (pattern length 6)", "test_unseen (pattern length 7)"
+    ]  # fmt: skip
+    assert rows["test_unseen (pattern length 6)"][3] == "25.0 / 35.0"
+    assert rows["test_unseen (pattern length 6)"][4] == "30.0"
+    assert rows["test_unseen (pattern length 7)"][4] == "0.0"
+    assert "test_seen (pattern length 6)" not in rows  # one length: no extra line
 
 
 def test_cli_prints_or_writes_the_table_and_bad_input_is_one_line(tmp_path, capsys):

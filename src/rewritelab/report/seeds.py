@@ -40,9 +40,10 @@ def seed_rows(runs: Sequence[Run], scale_name: str) -> list[list[str]]:
 
 def _lines(runs: Sequence[Run]):
     """(split label, runs, accuracy points) per split; then per applied / no-op case of a split whose runs
-    train with no-op examples (E2 separates them), and per pattern count of a split whose inputs hold the
-    pattern a varying number of times (E5's test inputs: the paper's Table 1 reads accuracy per count).
-    A case's interval is its bootstrap or Wilson one."""
+    train with no-op examples (E2 separates them), per pattern count of a split whose inputs hold the
+    pattern a varying number of times (E5's test inputs: the paper's Table 1 reads accuracy per count),
+    and per pattern length of a split whose rules vary in length (E4 tests lengths its families never
+    train on). A case's interval is its bootstrap or Wilson one."""
     for split in sorted({s for r in runs for s in r.accuracy}):
         have = [r for r in runs if split in r.accuracy]
         yield split, have, [r.accuracy[split] for r in have]
@@ -50,12 +51,17 @@ def _lines(runs: Sequence[Run]):
             cells = _cells(have, split, "noop", case)
             if cells and any(r.cond["noop_frac"] for r, _ in cells):
                 yield f"{split} ({name})", [r for r, _ in cells], [cell_point(c) for _, c in cells]
-        counts = {k for r in have for k in r.breakdown.get(split, {}).get("occurrences") or {}}
-        if len(counts) > 1:
-            for count in sorted(counts, key=int):
-                cells = _cells(have, split, "occurrences", count)
-                name = "1 copy" if count == "1" else f"{count} copies"
-                yield f"{split} ({name})", [r for r, _ in cells], [cell_point(c) for _, c in cells]
+        for factor, name in (("occurrences", _copies), ("pattern_len", "pattern length {}".format)):
+            values = {k for r in have for k in r.breakdown.get(split, {}).get(factor) or {}}
+            values -= {"0"}  # no pattern copies: the no-op examples, whose line is above
+            if len(values) > 1:
+                for value in sorted(values, key=int):
+                    cells = _cells(have, split, factor, value)
+                    yield f"{split} ({name(value)})", [r for r, _ in cells], [cell_point(c) for _, c in cells]
+
+
+def _copies(count: str) -> str:
+    return "1 copy" if count == "1" else f"{count} copies"
 
 
 def _cells(runs: Sequence[Run], split: str, factor: str, value: str) -> list[tuple[Run, dict]]:
