@@ -1,8 +1,12 @@
-"""The E4 table of docs/results.md, condensed from this directory's seeds.md (one row per family and I):
+"""The E4 table of docs/results.md, the seed table of this directory's results.csv condensed to one row per
+family and I:
 `python docs/results/e4-cpu-v2/tables.py` (run from the repository root)."""
 
 import re
 from pathlib import Path
+
+from rewritelab.report import load_runs, seed_rows
+from rewritelab.store import load_results
 
 HERE = Path(__file__).parent
 FAMILIES = ["repeated", "periodic", "mirrored", "mixed"]
@@ -11,10 +15,8 @@ LENGTHS = ["6", "7", "8", "9"]
 
 def main() -> None:
     rows: dict[str, dict[str, list[str]]] = {}
-    for line in (HERE / "seeds.md").read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0].startswith("I ="):
-            rows.setdefault(cells[0], {})[cells[1]] = cells
+    for cells in seed_rows(*load_runs(load_results(HERE / "results.csv"))):
+        rows.setdefault(cells[0], {})[cells[1]] = cells
 
     def order(condition: str) -> tuple[int, int]:
         num_rules, family = re.match(r"I = (\d+), (\w+)", condition).groups()

@@ -51,9 +51,8 @@ def _lines(runs: Sequence[Run]):
             cells = _cells(have, split, "noop", case)
             if cells and any(r.cond["noop_frac"] for r, _ in cells):
                 yield f"{split} ({name})", [r for r, _ in cells], [cell_point(c) for _, c in cells]
-        for factor, name in (("occurrences", _copies), ("pattern_len", "pattern length {}".format)):
-            values = {k for r in have for k in r.breakdown.get(split, {}).get(factor) or {}}
-            values -= {"0"}  # no pattern copies: the no-op examples, whose line is above
+        for factor, name, skip in _FACTORS:
+            values = {k for r in have for k in r.breakdown.get(split, {}).get(factor) or {}} - skip
             if len(values) > 1:
                 for value in sorted(values, key=int):
                     cells = _cells(have, split, factor, value)
@@ -62,6 +61,10 @@ def _lines(runs: Sequence[Run]):
 
 def _copies(count: str) -> str:
     return "1 copy" if count == "1" else f"{count} copies"
+
+
+# (breakdown factor, line label, values left out): zero copies are the no-op examples, read on their own line.
+_FACTORS = (("occurrences", _copies, {"0"}), ("pattern_len", "pattern length {}".format, set()))
 
 
 def _cells(runs: Sequence[Run], split: str, factor: str, value: str) -> list[tuple[Run, dict]]:
