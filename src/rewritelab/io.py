@@ -7,6 +7,7 @@ process never leaves a half-written file for a later run (or a user) to trust.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -92,3 +93,8 @@ def read_jsonl_records(path: str | os.PathLike) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def utc_now() -> str:
+    """The current UTC time, to the second, in ISO 8601 (how results record when a run finished)."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()

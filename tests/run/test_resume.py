@@ -129,9 +129,14 @@ def test_sigterm_checkpoints_exits_and_resumes(tmp_path, reference):
     step = torch.load(run_dir / "checkpoint.pt", weights_only=True)["state"]["step"]
     assert f"at step {step}:" in err and 100 <= step < 400
     assert not (run_dir / "summary.json").exists()
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert ckpt["state"].pop("finished_at") == ""  # not finished; and without the key, as older ones were
+    torch.save(ckpt, run_dir / "checkpoint.pt")
     done = train(run_dir)
     assert done.returncode == 0, done.stderr
     assert_same_run(run_dir, reference)
+    stamp = torch.load(run_dir / "checkpoint.pt", weights_only=True)["state"]["finished_at"]
+    assert json.loads((run_dir / "summary.json").read_text())["finished_at"] == stamp > "2025"
 
 
 def test_finished_run_is_not_retrained(reference):

@@ -231,7 +231,16 @@ def test_run_directory_holds_config_manifest_metrics_checkpoint_summary(learned)
     ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert not any(k.startswith(("module.", "_orig_mod.")) for k in ckpt["model"])
     assert ckpt["state"]["step"] == 625 and ckpt["state"]["tokens"] == summary["train"]["tokens"]
-    assert set(summary) == {"accuracy", "ci95", "n", "breakdown", "train", "config", "code_version"}
+    assert set(summary) == {
+        "accuracy",
+        "ci95",
+        "n",
+        "breakdown",
+        "train",
+        "config",
+        "code_version",
+        "finished_at",
+    }
     assert (run_dir / "predictions" / "test_unseen.jsonl").is_file()
 
 

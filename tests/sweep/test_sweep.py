@@ -453,6 +453,13 @@ def test_reuse_copies_identical_finished_runs_and_trains_only_the_rest(tmp_path,
         {"noop_frac=0.0.num_rules=4.seed=0", "noop_frac=0.5.num_rules=4.seed=0"}
     )
     assert not list((out / "runs").glob(".*"))  # no temporary directory left behind
+    stamps = {
+        row[0]
+        for row in sqlite3.connect(out / "results.sqlite").execute(
+            "SELECT finished_at FROM results WHERE run_id = 'noop_frac=0.0.num_rules=4.seed=0'"
+        )
+    }
+    assert stamps == {read_json(twin / "summary.json")["finished_at"]}  # when scored, not when copied
     code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--reuse", str(tmp_path / "nope")], capsys)
     assert code == 2 and err.count("\n") == 1 and "--reuse" in err
 

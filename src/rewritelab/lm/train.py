@@ -167,6 +167,8 @@ def train_lm(
                 bar.update(1, f"loss {state.loss:.4f} lr {lr:.2e}")
 
                 last, stopping = state.step == total_steps, bool(stop)
+                if last:
+                    state.finish()
                 if state.step % LOG_EVERY == 0 or last:
                     metrics.write(state.train_record(lr, len(schedule.batches)))
                 if state.step in evals:

@@ -21,7 +21,7 @@ from torch import nn
 
 from rewritelab.config import to_dict
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_write_bytes
+from rewritelab.io import atomic_write_bytes, utc_now
 from rewritelab.layout import RUN_CONFIG
 from rewritelab.model import GPT
 from rewritelab.run.config import RunConfig, same_run
@@ -42,6 +42,7 @@ class TrainState:
     loss: float = float("nan")  # loss of the last step
     window_loss: float = 0.0  # sum of step losses since the last `train` metrics line
     window_steps: int = 0
+    finished_at: str = ""  # UTC time of the last step (ISO 8601), kept in the checkpoint: see `finish`
 
     def advance(self, tokens: int, loss: float, batches_per_epoch: int) -> None:
         """Count one finished optimizer step."""
@@ -53,6 +54,11 @@ class TrainState:
         self.loss = loss
         self.window_loss += loss
         self.window_steps += 1
+
+    def finish(self) -> None:
+        """Stamp the end of training. The stamp travels in the checkpoint, so re-scoring a run rewrites
+        the same summary.json and a run copied into another sweep keeps the time it finished."""
+        self.finished_at = utc_now()
 
     def train_record(self, lr: float, batches_per_epoch: int) -> dict[str, Any]:
         """The `train` line of metrics.jsonl (mean loss since the previous line), starting a new window."""
@@ -187,9 +193,12 @@ def _well_formed(ckpt: Any) -> bool:
     if not all(isinstance(ckpt.get(key), kind) for key, kind in kinds.items()) or not ckpt["rng"]:
         return False
     fields = {f.name for f in dataclasses.fields(TrainState)}
+    counters = fields - {"loss", "finished_at"}
     state = ckpt["state"]
-    return state.keys() == fields and all(
-        isinstance(state[name], (int, float)) and state[name] >= 0 for name in fields if name != "loss"
+    return (
+        state.keys() in (fields, fields - {"finished_at"})  # checkpoints before the stamp lack it
+        and isinstance(state.get("finished_at", ""), str)
+        and all(isinstance(state[name], (int, float)) and state[name] >= 0 for name in counters)
     )
 
 

@@ -162,6 +162,8 @@ def write_summary(
         summary["max_test_examples"] = limit
     summary["config"] = config
     summary["code_version"] = code_version()
+    if state.get("finished_at"):  # checkpoints older than the stamp lack it: the store stamps the record
+        summary["finished_at"] = state["finished_at"]
     atomic_write_json(previous, summary)
     return summary
 

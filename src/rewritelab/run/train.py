@@ -328,6 +328,8 @@ def train_model(
                 bar.update(1, f"loss {state.loss:.4f} lr {lr:.2e} {rate / 1e3:.1f}k tok/s")
 
                 last = state.step == total_steps
+                if last:
+                    state.finish()
                 if state.step % LOG_EVERY == 0 or last:
                     metrics.write(state.train_record(lr, len(schedule.batches)))
                 if state.step in evals:
@@ -338,6 +340,7 @@ def train_model(
                     signum = stop[0] if stop else signal.SIGTERM
                     raise TrainingInterrupted(signum, state.step, ckpt_path)
         if total_steps == 0 and not ckpt_path.exists():
+            state.finish()
             checkpoint()  # max_steps 0: the untrained model, evaluated as a baseline
     finally:
         bar.close()

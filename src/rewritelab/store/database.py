@@ -12,7 +12,6 @@ are opened and read as missing from older CSVs, so committed results stay readab
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
+from rewritelab.io import utc_now
 from rewritelab.layout import RESULTS_DB
 from rewritelab.store.columns import experiment_columns
 
@@ -189,7 +189,7 @@ def summary_rows(
         "acc_delta": judged.get("acc_delta"),
         "converged": None if judged.get("converged") is None else int(judged["converged"]),
         "code_version": summary.get("code_version"),
-        "finished_at": summary.get("finished_at") or _now(),
+        "finished_at": summary.get("finished_at") or utc_now(),
     }
     rows = []
     for split in sorted(accuracy):
@@ -247,10 +247,6 @@ def _interval(value: Any, where: str) -> tuple[float | None, float | None]:
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 # ---------------------------------------------------------------------------------------------------------
