@@ -183,6 +183,7 @@ def train_lm(
                 if stopping and not last:
                     raise TrainingInterrupted(stop[0] or signal.SIGTERM, state.step, ckpt_path)
         if total_steps == 0 and not ckpt_path.exists():
+            state.finish()
             checkpoint()  # max_steps 0: LoRA's B starts at zero, so this scores the base model zero-shot
     finally:
         bar.close()
