@@ -55,16 +55,25 @@ def enumerate_family(cfg: Any, alphabet: str, pattern_len: tuple[int, int]) -> s
     if name == "mixed":
         return set().union(*(enumerate_family(c, alphabet, pattern_len) for c in cfg["components"]))
     out = set()
-    for b in _span(cfg.get("block_len"), (2, 4)):
-        for k in _span(cfg.get("k"), (3, 4)):
-            for block in map("".join, itertools.product(alphabet, repeat=b)):
-                if name == "repeated" and all(x != y for x, y in itertools.pairwise(block)):
-                    out.add("".join(ch * k for ch in block))
-                elif name == "periodic" and is_primitive(block):
-                    out.add(block * k)
-                elif name == "mirrored" and block != block[::-1]:
-                    out.add("".join(block if j % 2 == 0 else block[::-1] for j in range(k)))
+    for b, k in _block_and_k(name, cfg):
+        for block in map("".join, itertools.product(alphabet, repeat=b)):
+            if name == "repeated" and all(x != y for x, y in itertools.pairwise(block)):
+                out.add("".join(ch * k for ch in block))
+            elif name == "periodic" and is_primitive(block):
+                out.add(block * k)
+            elif name == "mirrored" and block != block[::-1]:
+                out.add("".join(block if j % 2 == 0 else block[::-1] for j in range(k)))
     return out
+
+
+def _block_and_k(name: str, cfg: dict) -> list[tuple[int, int]]:
+    """(block length, k) pairs of a config: both ranges crossed, or the divisors of `pattern_len`."""
+    ks = _span(cfg.get("k"), (3, 4))
+    length = cfg.get("pattern_len")
+    if length is None:
+        return [(b, k) for b in _span(cfg.get("block_len"), (2, 4)) for k in ks]
+    min_block = 2 if name == "mirrored" else 1
+    return [(length // k, k) for k in ks if length % k == 0 and length // k >= min_block]
 
 
 def has_structure(name: str, pattern: str, k: int) -> bool:
@@ -137,6 +146,41 @@ def test_block_families_sample_their_structure(cfg, alphabet, seed):
     assert all(lengths.lo <= len(p) <= lengths.hi for p in patterns)
 
 
+fixed_length_family = st.builds(
+    lambda name, k, length: {"name": name, "k": k, "pattern_len": length},
+    st.sampled_from(["repeated", "periodic", "mirrored"]),
+    st.tuples(st.integers(1, 4), st.integers(0, 12)).map(lambda t: [t[0], t[0] + t[1]]),
+    st.integers(4, 12),
+).filter(lambda cfg: _block_and_k(cfg["name"], cfg))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cfg=fixed_length_family,
+    alphabet=st.sampled_from(["ab", "abc", "abcdefghijklmnopqrstuvwxyz"]),
+    seed=st.integers(0, 2**32),
+)
+def test_fixed_length_families_keep_the_length_and_draw_k_from_its_divisors(cfg, alphabet, seed):
+    family = parse(cfg)
+    batch = family.sample(400, np.random.default_rng(seed), Context(len(alphabet), IntRange(1, 1)))
+    allowed = {k for _, k in _block_and_k(cfg["name"], cfg)}
+    for pattern, k in zip(decode(batch, alphabet), batch.k.tolist(), strict=True):
+        assert len(pattern) == cfg["pattern_len"] and k in allowed
+        assert has_structure(cfg["name"], pattern, k), (pattern, k)
+    assert family.length_range(Context(2, IntRange(1, 1))) == IntRange(cfg["pattern_len"], cfg["pattern_len"])
+
+
+def test_fixed_length_k_is_uniform_over_the_divisors():
+    """E4's construction: k uniform over the admissible divisors, not weighted by their block counts."""
+    family = parse({"name": "periodic", "k": [3, 12], "pattern_len": 12})
+    batch = family.sample(20_000, np.random.default_rng(3), Context(26, IntRange(1, 1)))
+    shares = Counter(batch.k.tolist())
+    assert set(shares) == {3, 4, 6, 12}
+    assert all(0.23 < count / 20_000 < 0.27 for count in shares.values())
+    mirrored = parse({"name": "mirrored", "k": [3, 12], "pattern_len": 12})
+    assert mirrored.k_values() == [3, 4, 6]  # a 1-letter block is its own mirror image
+
+
 def test_has_structure_rejects_counterexamples():
     """The reference itself can fail: wrong k, equal neighbours, a non-primitive or palindromic block."""
     assert has_structure("repeated", "aaabbbccc", 3) and not has_structure("repeated", "aaabbbccc", 1)
@@ -161,6 +205,9 @@ def test_random_family_uses_the_dataset_pattern_len():
         {"name": "repeated", "k": [1, 3], "block_len": [1, 3]},
         {"name": "periodic", "k": [1, 2], "block_len": [1, 4]},
         {"name": "mirrored", "k": [1, 3], "block_len": [2, 3]},
+        {"name": "repeated", "k": [1, 4], "pattern_len": 4},
+        {"name": "periodic", "k": [2, 6], "pattern_len": 6},
+        {"name": "mirrored", "k": [1, 6], "pattern_len": 6},
     ],
 )
 @pytest.mark.parametrize("alphabet", ["ab", "abc"])
@@ -238,6 +285,7 @@ def test_bare_name_and_mapping_forms():
         RandomFamily(),
         MirroredFamily(),
         RepeatedFamily(k=IntRange(3, 60)),
+        PeriodicFamily(k=IntRange(3, 12), pattern_len=12),
         parse({"name": "mixed", "components": [{"name": "periodic", "weight": 2, "k": [2, 3]}, "mirrored"]}),
     ],
 )
@@ -251,6 +299,10 @@ def test_defaults_serialise_as_the_bare_name():
     assert RandomFamily().to_config() == "random"
     assert RepeatedFamily().to_config() == "repeated"
     assert RepeatedFamily(k=IntRange(2, 2)).to_config() == {"name": "repeated", "k": 2, "block_len": [2, 4]}
+    fixed = MirroredFamily(k=IntRange(2, 2), pattern_len=12)
+    assert fixed.to_config() == {"name": "mirrored", "k": 2, "pattern_len": 12}
+    assert fixed.describe() == "mirrored(k=2, pattern_len=12)"
+    assert RepeatedFamily().describe() == "repeated(k=3-4, block_len=2-4)"
 
 
 @pytest.mark.parametrize(
@@ -268,6 +320,13 @@ def test_defaults_serialise_as_the_bare_name():
         ({"name": "repeated", "k": 0}, "data.family.k: must be >= 1"),
         ({"name": "periodic", "block_len": "two"}, "data.family.block_len: expected an integer or a list"),
         ({"name": "mirrored", "block_len": 1}, "data.family.block_len: must be >= 2 for family 'mirrored'"),
+        (
+            {"name": "periodic", "block_len": 3, "pattern_len": 12},
+            "data.family.block_len: set block_len or pattern_len, not both",
+        ),
+        ({"name": "periodic", "k": 5, "pattern_len": 12}, "data.family.k: no divisor of pattern_len 12 in 5"),
+        ({"name": "mirrored", "k": [7, 12], "pattern_len": 12}, "leaves a block of at least 2 characters"),
+        ({"name": "repeated", "pattern_len": 0}, "data.family.pattern_len: must be >= 1"),
         ({"name": "mixed"}, "data.family.components: list at least one family"),
         (
             {"name": "mixed", "components": [{"name": "mixed"}]},

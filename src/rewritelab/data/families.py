@@ -13,6 +13,12 @@ fields, `validate()` (raising `FieldError`), a vectorised `sample(n, rng, ctx)` 
 (indices into the alphabet), `capacity(ctx)` (how many distinct patterns it can produce, used to reject
 impossible requests) and `length_range(ctx)`. Adding a family is one class decorated with `@register`.
 
+A block family has two modes. By default the block length is drawn from `block_len` and the pattern has
+`block_len × k` characters (lengths vary with k). With `pattern_len: L` (the reference study's E4
+construction) every pattern has exactly L characters: k is drawn uniformly from the divisors of L inside the
+`k` range and the block has L / k characters, so test rules at a smaller k differ from the training rules in
+structure only, never in length.
+
 So that a pattern's `k` is well defined (one pattern, one reading), the restricted families only build
 blocks with a unique decomposition: `repeated` blocks have no two equal neighbours (`aab` would read as
 k = 6 then 3), `periodic` blocks are primitive (not themselves a power such as `abab`), and `mirrored`
@@ -143,47 +149,102 @@ class RandomFamily(Family):
         return ctx.pattern_len
 
 
+_DEFAULT_BLOCK_LEN = IntRange(2, 4)
+
+
 @dataclass(frozen=True)
 class _BlockFamily(Family):
-    """A block of `block_len` characters turned into a pattern of `block_len × k` characters."""
+    """A block turned into a pattern of `block × k` characters: `block_len` free, or `pattern_len` fixed."""
 
     k: IntRange = IntRange(3, 4)
-    block_len: IntRange = IntRange(2, 4)
+    block_len: IntRange = _DEFAULT_BLOCK_LEN
+    pattern_len: int | None = None
 
     min_block_len: ClassVar[int] = 1
 
     def validate(self) -> None:
         if self.k.lo < 1:
             raise FieldError("k", f"must be >= 1, got {self.k.to_config()}")
-        if self.block_len.lo < self.min_block_len:
+        if self.pattern_len is not None:
+            self._validate_fixed_length()
+        elif self.block_len.lo < self.min_block_len:
             raise FieldError(
                 "block_len",
                 f"must be >= {self.min_block_len} for family {self.name!r}, got {self.block_len.to_config()}",
             )
 
+    def _validate_fixed_length(self) -> None:
+        if self.block_len != _DEFAULT_BLOCK_LEN:
+            raise FieldError(
+                "block_len",
+                "set block_len or pattern_len, not both (with pattern_len the block is L / k long)",
+            )
+        if self.pattern_len < 1:
+            raise FieldError("pattern_len", f"must be >= 1, got {self.pattern_len}")
+        if not self.k_values():
+            raise FieldError(
+                "k",
+                f"no divisor of pattern_len {self.pattern_len} in {self.k} leaves a block of at least "
+                f"{self.min_block_len} characters for family {self.name!r}",
+            )
+
+    def k_values(self) -> list[int]:
+        """The k this family draws: the whole range, or the divisors of `pattern_len` inside it."""
+        if self.pattern_len is None:
+            return list(self.k.values())
+        length = self.pattern_len
+        return [k for k in self.k.values() if length % k == 0 and length // k >= self.min_block_len]
+
+    def block_range(self) -> IntRange:
+        """Shortest and longest block the family builds."""
+        if self.pattern_len is None:
+            return self.block_len
+        ks = self.k_values()
+        return IntRange(self.pattern_len // ks[-1], self.pattern_len // ks[0])
+
     def length_range(self, ctx: Context) -> IntRange:
+        if self.pattern_len is not None:
+            return IntRange(self.pattern_len, self.pattern_len)
         return IntRange(self.block_len.lo * self.k.lo, self.block_len.hi * self.k.hi)
 
     def capacity(self, ctx: Context) -> int:
+        if self.pattern_len is not None:
+            return sum(self.blocks(ctx.alphabet_size, self.pattern_len // k) for k in self.k_values())
         blocks = sum(self.blocks(ctx.alphabet_size, b) for b in self.block_len.values())
         return len(self.k) * blocks
+
+    def to_config(self) -> str | dict[str, Any]:
+        """As `Family.to_config`, without the unused `pattern_len: null` or `block_len` of the other mode."""
+        cfg = super().to_config()
+        if isinstance(cfg, dict):
+            cfg.pop("block_len" if self.pattern_len is not None else "pattern_len")
+        return cfg
+
+    def describe(self) -> str:
+        if self.pattern_len is None:
+            return f"{self.name}(k={self.k}, block_len={self.block_len})"
+        return f"{self.name}(k={self.k}, pattern_len={self.pattern_len})"
 
     def blocks(self, alphabet_size: int, block_len: int) -> int:
         """Number of allowed blocks of one length."""
         raise NotImplementedError
 
     def sample(self, n: int, rng: np.random.Generator, ctx: Context) -> PatternBatch:
-        b = self.block_len.sample(rng, n)
-        k = self.k.sample(rng, n)
+        if self.pattern_len is None:
+            b = self.block_len.sample(rng, n)
+            k = self.k.sample(rng, n)
+        else:
+            k = rng.choice(np.array(self.k_values(), dtype=np.int64), size=n)
+            b = self.pattern_len // k
         block = self.sample_blocks(b, rng, ctx.alphabet_size)
-        cols = np.arange(self.block_len.hi * self.k.hi)
+        cols = np.arange(self.length_range(ctx).hi)
         index = np.minimum(self.block_index(cols[None, :], b[:, None], k[:, None]), block.shape[1] - 1)
         codes = np.take_along_axis(block, index, axis=1).astype(np.uint8)
         return PatternBatch(codes, b * k, k, [self.name] * n)
 
     def sample_blocks(self, b: np.ndarray, rng: np.random.Generator, alphabet_size: int) -> np.ndarray:
         """(n, max b) codes; row i's first b[i] entries are an allowed block."""
-        block = rng.integers(0, alphabet_size, size=(len(b), self.block_len.hi), dtype=np.int64)
+        block = rng.integers(0, alphabet_size, size=(len(b), self.block_range().hi), dtype=np.int64)
         bad = self.rejected(block, b)
         for _ in range(_MAX_RESAMPLE_ROUNDS):
             if not bad.any():
@@ -215,7 +276,7 @@ class RepeatedFamily(_BlockFamily):
 
     def sample_blocks(self, b: np.ndarray, rng: np.random.Generator, alphabet_size: int) -> np.ndarray:
         # A uniform first character, then steps of 1 … A−1 (mod A): uniform over blocks, neighbours differ.
-        n, width = len(b), self.block_len.hi
+        n, width = len(b), self.block_range().hi
         first = rng.integers(0, alphabet_size, size=(n, 1), dtype=np.int64)
         steps = rng.integers(1, alphabet_size, size=(n, width - 1), dtype=np.int64)
         return (first + np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(steps, axis=1)], axis=1)) % (

@@ -42,8 +42,9 @@ def _lines(runs: Sequence[Run]):
     """(split label, runs, accuracy points) per split; then per applied / no-op case of a split whose runs
     train with no-op examples (E2 separates them), per pattern count of a split whose inputs hold the
     pattern a varying number of times (E5's test inputs: the paper's Table 1 reads accuracy per count),
-    and per pattern length of a split whose rules vary in length (E4 tests lengths its families never
-    train on). A case's interval is its bootstrap or Wilson one."""
+    per pattern length of a split whose rules vary in length, and per family and k of a split whose rules
+    come from several families (E4 tests structures its families never train on). A case's interval is
+    its bootstrap or Wilson one."""
     for split in sorted({s for r in runs for s in r.accuracy}):
         have = [r for r in runs if split in r.accuracy]
         yield split, have, [r.accuracy[split] for r in have]
@@ -54,7 +55,7 @@ def _lines(runs: Sequence[Run]):
         for factor, name, skip in _FACTORS:
             values = {k for r in have for k in r.breakdown.get(split, {}).get(factor) or {}} - skip
             if len(values) > 1:
-                for value in sorted(values, key=int):
+                for value in sorted(values, key=_value_order):
                     cells = _cells(have, split, factor, value)
                     yield f"{split} ({name(value)})", [r for r, _ in cells], [cell_point(c) for _, c in cells]
 
@@ -63,8 +64,23 @@ def _copies(count: str) -> str:
     return "1 copy" if count == "1" else f"{count} copies"
 
 
+def _family(name: str) -> str:
+    return "unconstrained rules" if name == "random" else f"{name} rules"
+
+
+def _value_order(value: str) -> tuple[bool, int, str]:
+    """Counts and lengths in numeric order, family names alphabetically after them."""
+    return (not value.isdigit(), int(value) if value.isdigit() else 0, value)
+
+
 # (breakdown factor, line label, values left out): zero copies are the no-op examples, read on their own line.
-_FACTORS = (("occurrences", _copies, {"0"}), ("pattern_len", "pattern length {}".format, set()))
+# E4 tests unconstrained (k = 1) and k = 2 rules of each family in one split: a line per family, and per k.
+_FACTORS = (
+    ("occurrences", _copies, {"0"}),
+    ("pattern_len", "pattern length {}".format, set()),
+    ("family", _family, set()),
+    ("k", "k = {}".format, {"0"}),
+)
 
 
 def _cells(runs: Sequence[Run], split: str, factor: str, value: str) -> list[tuple[Run, dict]]:
