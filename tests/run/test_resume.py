@@ -214,3 +214,24 @@ def test_bad_checkpoint_is_refused_in_one_line(tmp_path, reference, kind, capsys
     assert not marker.exists()
     assert not (run_dir / "summary.json").exists()
     assert (run_dir / "checkpoint.pt").read_bytes() == content
+
+
+def test_muon_and_wsd_resume_bit_identical(tmp_path, monkeypatch, one_thread):
+    """The optimizer pair's two states travel in the checkpoint: an interrupted Muon run resumes exactly."""
+    settings = [*SETTINGS, "train.max_steps=120", "train.optimizer=muon", "train.schedule=wsd"]
+    whole = train_run(load_run_config(TINY, settings), tmp_path / "whole", progress="none")
+    real_step, calls = train_module.train_step, []
+
+    def step_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 70:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", step_then_interrupt)
+    with pytest.raises(TrainingInterrupted):
+        train_run(load_run_config(TINY, settings), tmp_path / "cut", progress="none")
+    monkeypatch.setattr(train_module, "train_step", real_step)
+    resumed = train_run(load_run_config(TINY, settings), tmp_path / "cut", progress="none")
+    assert_same_run(tmp_path / "cut", tmp_path / "whole")
+    assert resumed["accuracy"] == whole["accuracy"]

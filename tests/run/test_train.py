@@ -3,6 +3,7 @@ model that learns two rules through `train_run` (plus the run directory it leave
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -103,7 +104,7 @@ def test_total_steps_follow_epochs_and_cap():
 @given(
     total=st.integers(1, 400),
     warmup=st.integers(0, 50),
-    schedule=st.sampled_from(["linear", "cosine", "constant"]),
+    schedule=st.sampled_from(["linear", "cosine", "constant", "wsd"]),
     floor=st.floats(0.0, 1.0),
 )
 def test_schedule_warms_up_then_decays_within_bounds(total, warmup, schedule, floor):
@@ -193,6 +194,35 @@ def test_no_weight_decay_on_embeddings_layernorms_and_biases(encoded_train):
     rest_names = {names[id(p)] for p in rest["params"]}
     assert {"wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias", "blocks.0.attn.c_attn.bias"} <= rest_names
     assert len(decay["params"]) + len(rest["params"]) == len(list(model.parameters()))
+
+
+def test_wsd_holds_the_peak_then_decays_over_its_last_fraction():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=10, schedule="wsd", decay_frac=0.25)
+    lrs = [learning_rate(s, 210, cfg) for s in range(210)]
+    assert lrs[9] == cfg.lr and all(lr == cfg.lr for lr in lrs[10:160])  # 200 post-warmup steps, 150 flat
+    assert all(a > b for a, b in zip(lrs[160:], lrs[161:], strict=False))
+    assert lrs[185] == pytest.approx(cfg.lr / 2)
+    assert learning_rate(210, 210, cfg) == 0.0
+
+
+def test_muon_takes_the_hidden_matrices_and_adamw_the_rest(encoded_train):
+    cfg, tok, enc = encoded_train
+    model = GPT(cfg.model, tok.vocab_size, int(enc.lengths.max()))
+    reference = make_optimizer(model, TrainConfig(weight_decay=0.1))
+    pair = make_optimizer(model, TrainConfig(weight_decay=0.1, optimizer="muon"))
+    muon, adamw = pair.optimizers
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    assert muon.param_groups[0]["params"] == reference.param_groups[0]["params"]  # the decayed matrices
+    assert adamw.param_groups[0]["params"] == reference.param_groups[1]["params"]
+    assert muon.param_groups[0]["weight_decay"] == 0.1 and adamw.param_groups[0]["weight_decay"] == 0.0
+    before = [p.detach().clone() for p in model.parameters()]
+    train_step(TrainingLoss(model), enc, np.arange(16), TrainConfig(), Dist(), torch.device("cpu"),
+               contextlib.nullcontext())  # fmt: skip
+    pair.step()
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+    state = pair.state_dict()
+    assert [len(s["state"]) for s in state["pair"]] == [len(muon.param_groups[0]["params"]),
+                                                        len(adamw.param_groups[0]["params"])]  # fmt: skip
 
 
 # --- a whole run ----------------------------------------------------------------------------------------

@@ -127,6 +127,8 @@ def lm_run_config_from_dict(raw: dict[str, Any]) -> LMRunConfig:
     )
     if cfg.train.loss_on != "answer":
         raise UserError("train.loss_on: an lm: run trains on the answer only; remove the setting")
+    if cfg.train.optimizer != "adamw":
+        raise UserError("train.optimizer: an lm: run trains its LoRA adapter with adamw; remove the setting")
     return cfg
 
 

@@ -28,8 +28,10 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate
     min_lr_frac: float = 0.0  # the decay ends at min_lr_frac × lr
     warmup_steps: int = 100  # linear warmup from lr / warmup_steps to lr
-    schedule: Literal["linear", "cosine", "constant"] = "linear"  # after the warmup
-    weight_decay: float = 0.01  # AdamW, on weight matrices only
+    schedule: Literal["linear", "cosine", "constant", "wsd"] = "linear"  # after the warmup
+    decay_frac: float = 0.2  # wsd only: the share of the post-warmup steps spent decaying (the rest is flat)
+    optimizer: Literal["adamw", "muon"] = "adamw"  # muon: Muon on the hidden weight matrices, AdamW the rest
+    weight_decay: float = 0.01  # on weight matrices only
     beta1: float = 0.9
     beta2: float = 0.98
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
@@ -60,6 +62,8 @@ class TrainConfig:
             raise FieldError("grad_accum", f"{self.grad_accum} exceeds batch_size={self.batch_size}")
         if not self.lr > 0:
             raise FieldError("lr", f"must be positive, got {self.lr}")
+        if not 0.0 < self.decay_frac <= 1.0:
+            raise FieldError("decay_frac", f"must be in (0, 1], got {self.decay_frac}")
         if not 0.0 <= self.min_lr_frac <= 1.0:
             raise FieldError("min_lr_frac", f"must be in [0, 1], got {self.min_lr_frac}")
         for name in ("warmup_steps", "eval_every", "eval_log_points", "eval_examples", "seed", "threads"):

@@ -74,7 +74,8 @@ def eval_steps(total_steps: int, cfg: TrainConfig) -> frozenset[int]:
 
 
 def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """LR of optimizer step `step` (0-based): linear warmup, then decay to `min_lr_frac · lr` at the end."""
+    """LR of optimizer step `step` (0-based): linear warmup, then decay to `min_lr_frac · lr` at the end
+    (`wsd`, warmup-stable-decay: flat, then a linear decay over the last `decay_frac` of the steps)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":
@@ -83,6 +84,8 @@ def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
     if cfg.schedule == "cosine":
         return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if cfg.schedule == "wsd":
+        progress = max(0.0, progress - (1.0 - cfg.decay_frac)) / cfg.decay_frac
     return floor + (cfg.lr - floor) * (1.0 - progress)
 
 
@@ -130,8 +133,10 @@ def target_count(enc: Encoded, batch: np.ndarray, loss_on: str) -> int:
 # Model, optimizer, one step
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on matrices only (not biases, LayerNorm gains or embeddings)."""
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | OptimizerPair:
+    """AdamW, weight decay on matrices only (not biases, LayerNorm gains or embeddings); or, with
+    `optimizer: muon`, Muon on those hidden matrices and AdamW on the rest (embeddings, gains, biases).
+    Muon scales its update to AdamW's RMS (`match_rms_adamw`), so it takes the same lr and weight decay."""
     exempt = {
         id(p)
         for m in model.modules()
@@ -141,8 +146,42 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     decay, rest = [], []
     for name, p in model.named_parameters():
         (rest if id(p) in exempt or name.endswith("bias") else decay).append(p)
+    betas = (cfg.beta1, cfg.beta2)
+    if cfg.optimizer == "muon":
+        muon = torch.optim.Muon(
+            decay, lr=cfg.lr, weight_decay=cfg.weight_decay, adjust_lr_fn="match_rms_adamw"
+        )
+        return OptimizerPair(muon, torch.optim.AdamW(rest, lr=cfg.lr, betas=betas, weight_decay=0.0))
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
+
+
+class OptimizerPair:
+    """Two optimizers over disjoint parameters stepped as one: the loop sets the lr on `param_groups`,
+    steps, zeroes and checkpoints them together (`state_dict` holds both, in order)."""
+
+    def __init__(self, first: torch.optim.Optimizer, second: torch.optim.Optimizer):
+        self.optimizers = (first, second)
+
+    @property
+    def param_groups(self) -> list[dict]:
+        """Read afresh: `load_state_dict` replaces an optimizer's group dicts."""
+        return [group for opt in self.optimizers for group in opt.param_groups]
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"pair": [opt.state_dict() for opt in self.optimizers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for opt, sub in zip(self.optimizers, state["pair"], strict=True):
+            opt.load_state_dict(sub)
 
 
 class TrainingLoss(nn.Module):
