@@ -142,3 +142,37 @@ def test_lm_config_rejects_a_model_section(tiny_gpt2):
     raw = {**lm_config(tiny_gpt2), "model": {"n_layer": 2}}
     with pytest.raises(Exception, match="no model: section"):
         lm_run_config_from_dict(raw)
+
+
+def test_bf16_base_trains_an_fp32_adapter_and_records_the_precision(tiny_llama, tmp_path):
+    """dtype bfloat16 on an lm: run: the frozen base runs in bf16 (no fp32 copy), the adapter and its
+    optimizer stay fp32, the run learns, and config.yaml records the precision that ran."""
+    cfg = lm_run_config_from_dict(learning_config(tiny_llama, dtype="bfloat16", epochs=16))
+    setup = lm_train.setup(cfg, None, torch.device("cpu"))
+    frozen = {p.dtype for p in setup.model.parameters() if not p.requires_grad}
+    trainable = {p.dtype for p in setup.model.parameters() if p.requires_grad}
+    assert frozen == {torch.bfloat16} and trainable == {torch.float32}
+    summary = train_lm_run(cfg, tmp_path / "run")
+    assert summary["train"]["final_loss"] < 0.5
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["dtype"] == "bfloat16"
+    assert all(t.dtype == torch.float32 for t in adapter(tmp_path / "run").values())
+
+
+@pytest.mark.parametrize("speedup, expected", [(2.2, "bfloat16"), (0.05, "float32")])
+def test_auto_dtype_takes_bf16_for_a_frozen_base_only_where_it_measures_faster(
+    tiny_gpt2, tmp_path, monkeypatch, speedup, expected
+):
+    from rewritelab.lm.config import lm_run_identity
+    from rewritelab.run import device as device_module
+    from rewritelab.run import load_run_config
+    from rewritelab.run.config import run_identity
+    from support import TINY
+
+    monkeypatch.setattr(device_module, "cpu_bf16_speedup", lambda: speedup)
+    raw = lm_config(tiny_gpt2, dtype="auto", max_steps=2)
+    assert lm_run_identity(lm_run_config_from_dict(raw))["train"]["dtype"] == expected
+    train_lm_run(lm_run_config_from_dict(raw), tmp_path / "run")
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["dtype"] == expected
+    # the from-scratch CPU models measured slower under bf16 autocast: auto stays fp32 for them
+    scratch = load_run_config(TINY, ["train.dtype=auto", "train.device=cpu"])
+    assert run_identity(scratch)["train"]["dtype"] == "float32"

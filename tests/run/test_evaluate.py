@@ -26,6 +26,7 @@ from rewritelab.run import (
     read_checkpoint,
     teacher_forced_correct,
     train_run,
+    with_resolved_dtype,
 )
 from rewritelab.tokenizer import EOS_ID, Tokenizer
 from support import TINY
@@ -97,7 +98,7 @@ def test_summary_records_interval_training_config_and_version(partial):
         lo, hi = summary["ci95"][name]
         assert 0 <= lo <= summary["accuracy"][name] <= hi <= 1
     assert summary["train"]["steps"] == 300 and summary["train"]["tokens"] > 0
-    assert summary["config"] == json.loads(json.dumps(to_dict(cfg)))
+    assert summary["config"] == json.loads(json.dumps(to_dict(with_resolved_dtype(cfg))))  # dtype as it ran
     assert summary["code_version"].startswith(rewritelab.__version__)
 
 

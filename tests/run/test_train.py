@@ -34,6 +34,7 @@ from rewritelab.run import (
     target_count,
     train_run,
     train_step,
+    with_resolved_dtype,
 )
 from rewritelab.tokenizer import Tokenizer
 from support import TINY
@@ -246,7 +247,8 @@ def test_tiny_model_learns_its_rules(learned):
 
 def test_run_directory_holds_config_manifest_metrics_checkpoint_summary(learned):
     run_dir, summary, _ = learned
-    assert load_run_config(run_dir / "config.yaml") == tiny()
+    recorded = load_run_config(run_dir / "config.yaml")
+    assert recorded == with_resolved_dtype(tiny()) and recorded.train.dtype == "float32"  # auto, as it ran
     assert json.loads((run_dir / "data_manifest.json").read_text()) == json.loads(
         json.dumps(generate_dataset(tiny().data).manifest)
     )

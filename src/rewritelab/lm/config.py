@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 from rewritelab.config import FieldError, apply_overrides, from_dict, load_yaml, to_dict
 from rewritelab.data import DatasetSpec
 from rewritelab.errors import UserError
-from rewritelab.run import TrainConfig
+from rewritelab.run import TrainConfig, resolved_dtype
 from rewritelab.run.config import EXECUTION_FIELDS
 
 
@@ -144,6 +144,7 @@ def lm_run_identity(cfg: LMRunConfig) -> dict[str, Any]:
     """The parts of a config that determine a run's results (execution-only fields left out)."""
     ident = to_dict(cfg)
     ident["train"] = {k: v for k, v in ident["train"].items() if k not in EXECUTION_FIELDS}
+    ident["train"]["dtype"] = resolved_dtype(cfg.train.dtype, cfg.train.device, frozen_base=True)
     return ident
 
 

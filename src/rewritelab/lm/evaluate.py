@@ -56,7 +56,7 @@ def evaluate_lm_run(
     if unknown:
         choices = ", ".join(trained.dataset.splits)
         raise UserError(f"--split {unknown[0]}: no such split; choose from {choices}")
-    amp = autocast_for(device, cfg.train.dtype)
+    amp = autocast_for(device, cfg.train.dtype, frozen_base=True)
     limit = cfg.train.test_examples if max_examples is None else max_examples
     mode = progress_mode(progress, cfg.train.progress)
     reports = {}

@@ -81,12 +81,16 @@ def load_tokenizer(cfg: LMConfig) -> Any:
     return tokenizer
 
 
-def load_model(cfg: LMConfig, device: torch.device) -> Any:
-    """The pretrained causal LM in float32 (GGUF files are de-quantized), frozen, on `device`."""
+def load_model(cfg: LMConfig, device: torch.device, dtype: str = "float32") -> Any:
+    """The pretrained causal LM, frozen, on `device`, its weights in `dtype` (GGUF files are de-quantized):
+    a frozen base needs no fp32 master copy, so bf16 halves its memory and runs bf16 matmuls; peft keeps
+    the LoRA adapter in fp32 (`autocast_adapter_dtype`)."""
     transformers = require("transformers")
     source, gguf = model_source(cfg)
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype=torch.float32)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            source, gguf_file=gguf, dtype=getattr(torch, dtype)
+        )
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UserError(f"lm.model: cannot load a causal LM from {source} ({_first_line(e)})") from None
     model.requires_grad_(False)

@@ -28,7 +28,14 @@ from rewritelab.lm.encode import LMEncoded, answer_logits, check_head, encode_sp
 from rewritelab.lm.hf import attach_lora, load_model, load_tokenizer, require
 from rewritelab.lm.prompts import task_dataset
 from rewritelab.lm.scoring import teacher_forced
-from rewritelab.run import TrainingInterrupted, TrainState, count_steps, shard
+from rewritelab.run import (
+    TrainingInterrupted,
+    TrainState,
+    count_steps,
+    resolved_dtype,
+    shard,
+    with_resolved_dtype,
+)
 from rewritelab.run.checkpoint import (
     CHECKPOINT_FORMAT,
     capture_rng,
@@ -65,7 +72,8 @@ def setup(cfg: LMRunConfig, data_dir: str | os.PathLike | None, device: torch.de
         name: encode_split(s, tokenizer, template, encrypted, cfg.lm.spaced)
         for name, s in dataset.splits.items()
     }
-    model = attach_lora(load_model(cfg.lm, device), cfg.lm.lora, cfg.train.seed)
+    dtype = resolved_dtype(cfg.train.dtype, device, frozen_base=True)
+    model = attach_lora(load_model(cfg.lm, device, dtype), cfg.lm.lora, cfg.train.seed)
     return LMSetup(cfg, model, tokenizer, template, dataset, encoded)
 
 
@@ -108,11 +116,12 @@ def train_lm(
     cfg: LMRunConfig, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None, mode: str
 ) -> LMSetup:
     """Train the adapter of the run in `run_dir` to its last step, resuming from checkpoint.pt."""
+    cfg = with_resolved_dtype(cfg, frozen_base=True)  # config.yaml and the summary record what ran
     run_dir, tc = Path(run_dir), cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
-    amp = autocast_for(device, tc.dtype)
+    amp = autocast_for(device, tc.dtype, frozen_base=True)
     s = setup(cfg, data_dir, device)
     cfg, model, train_enc = s.cfg, s.model, s.encoded["train"]
     prepare_run_dir(run_dir, cfg, s.dataset.manifest, Dist(), same=same_lm_run)
@@ -145,7 +154,7 @@ def train_lm(
         save_checkpoint(ckpt_path, payload)
 
     bar = Progress(total_steps, desc="step", initial=state.step, mode=mode)
-    bar.message(execution_banner(device, tc.dtype))
+    bar.message(execution_banner(device, tc.dtype, frozen_base=True))
     n_train = sum(p.numel() for p in trainable)
     start = f"resuming at step {state.step} of" if state.step else "training"
     bar.message(f"{run_dir}: {start} {total_steps} steps, LoRA {n_train:,} trainable parameters")

@@ -1,8 +1,8 @@
 """A run: train a model on a run config, checkpoint and resume it, evaluate it on the test splits.
 
 Modules, in import order (each imports only those above it):
+    device      the torchrun process group, the torch device, the resolved precision, autocast
     config      TrainConfig, RunConfig: the data, model and train sections; a run's identity
-    device      the torchrun process group, the torch device, autocast
     rundir      the run directory: its file names, data, config and manifest checks, metrics.jsonl
     checkpoint  checkpoint.pt: save, read and check it, RNG states, build and load models
     scoring     exact match, breakdowns, bootstrap intervals: pure functions of a model and data
@@ -13,8 +13,14 @@ Modules, in import order (each imports only those above it):
 
 from rewritelab.layout import EVAL_SPLITS, SPLITS, SUMMARY
 from rewritelab.run.checkpoint import TrainState, build_model, load_trained_model, read_checkpoint
-from rewritelab.run.config import RunConfig, TrainConfig, load_run_config, run_config_from_dict
-from rewritelab.run.device import Dist, precision
+from rewritelab.run.config import (
+    RunConfig,
+    TrainConfig,
+    load_run_config,
+    run_config_from_dict,
+    with_resolved_dtype,
+)
+from rewritelab.run.device import Dist, resolved_dtype
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
 from rewritelab.run.rundir import check_data_manifest
@@ -47,7 +53,8 @@ __all__ = [
     "SPLITS",
     "SUMMARY",
     "Dist",
-    "precision",
+    "resolved_dtype",
+    "with_resolved_dtype",
     "RunConfig",
     "TrainConfig",
     "TrainState",

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from rewritelab.config import FieldError, apply_overrides, from_dict, load_yaml, to_dict
 from rewritelab.data import DatasetSpec
 from rewritelab.errors import UserError
 from rewritelab.model import ModelConfig
+from rewritelab.run.device import resolved_dtype
 from rewritelab.textfmt import ProgressMode
+
+C = TypeVar("C")  # a run config of either kind: both have a `train` section
 
 # Fields that change how a run executes but not what it computes: a run may resume with other values.
 EXECUTION_FIELDS = ("device", "threads", "progress")
@@ -119,10 +123,18 @@ def load_run_config(
 
 
 def run_identity(cfg: RunConfig) -> dict[str, Any]:
-    """The parts of a config that determine a run's results (execution-only fields left out)."""
+    """The parts of a config that determine a run's results (execution-only fields left out; `dtype: auto`
+    as what it resolves to here, so runs of other numerics are never taken for this one)."""
     ident = to_dict(cfg)
     ident["train"] = {k: v for k, v in ident["train"].items() if k not in EXECUTION_FIELDS}
+    ident["train"]["dtype"] = resolved_dtype(cfg.train.dtype, cfg.train.device)
     return ident
+
+
+def with_resolved_dtype(cfg: C, frozen_base: bool = False) -> C:
+    """`cfg` with `train.dtype` concrete, as a run records it in config.yaml and summary.json."""
+    dtype = resolved_dtype(cfg.train.dtype, cfg.train.device, frozen_base)  # type: ignore[attr-defined]
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, dtype=dtype))  # type: ignore
 
 
 def same_run(recorded: Any, cfg: RunConfig) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -62,23 +64,70 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
 
 
-def precision(device: torch.device, dtype: str) -> str:
-    """The resolved `train.dtype`: bf16 on CUDA by default, fp32 elsewhere (bf16 is many times slower
-    on CPUs without native bf16, and measured slower even with it for the small CPU models)."""
-    return "bfloat16" if dtype == "bfloat16" or (dtype == "auto" and device.type == "cuda") else "float32"
+BF16_MIN_SPEEDUP = 1.3  # native bf16 measured 2.1-2.6x fp32 on CPUs; emulated bf16 is 10-50x slower
 
 
-def autocast_for(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    if precision(device, dtype) == "bfloat16":
+def resolved_dtype(dtype: str, device: str | torch.device, frozen_base: bool = False) -> str:
+    """`train.dtype` made concrete: `float32` or `bfloat16`, recorded in the run and in its identity.
+
+    `auto` means bf16 on CUDA; on a CPU, bf16 only for a frozen pretrained base (the LoRA arm, whose large
+    matmuls need no fp32 master copy) and only where a bf16 matmul measures faster than fp32 here
+    (`cpu_bf16_speedup`): the small from-scratch models ran slower under bf16 autocast even on CPUs with
+    native bf16 (0.89x: the casts cost more than the small matmuls gain), and emulated bf16 is far slower.
+    """
+    if dtype != "auto":
+        return dtype
+    kind = _device_type(device)
+    if kind == "cuda":
+        return "bfloat16"
+    if kind == "cpu" and frozen_base and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP:
+        return "bfloat16"
+    return "float32"
+
+
+def _device_type(device: str | torch.device) -> str:
+    """The device type a `train.device` value runs on, without failing where it is missing."""
+    if isinstance(device, torch.device):
+        return device.type
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if torch.backends.mps.is_available() else "cpu"
+    return device
+
+
+@functools.cache
+def cpu_bf16_speedup() -> float:
+    """fp32 over bf16 time of a matmul at a LoRA base's shape (344 x 576 x 1536, SmolLM2's MLP), best of 5
+    on the current threads: about 0.1 s, once per process. > 2 with native bf16, < 0.2 where emulated."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(344, 576, generator=gen), torch.randn(576, 1536, generator=gen)
+
+    def best(x: torch.Tensor, y: torch.Tensor) -> float:
+        x @ y  # warm-up: oneDNN picks its kernel on the first call
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            x @ y
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best(a, b) / max(best(a.bfloat16(), b.bfloat16()), 1e-9)
+
+
+def autocast_for(
+    device: torch.device, dtype: str, frozen_base: bool = False
+) -> contextlib.AbstractContextManager:
+    if resolved_dtype(dtype, device, frozen_base) == "bfloat16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def execution_banner(device: torch.device, dtype: str) -> str:
+def execution_banner(device: torch.device, dtype: str, frozen_base: bool = False) -> str:
     """One line for the top of a log: what ran, where, at which precision, on how many threads."""
     return (
         f"rewritelab {__version__}, torch {torch.__version__}: device {device}, "
-        f"precision {precision(device, dtype)}, {torch.get_num_threads()} CPU threads"
+        f"precision {resolved_dtype(dtype, device, frozen_base)}, {torch.get_num_threads()} CPU threads"
     )
 
 

@@ -43,7 +43,7 @@ from rewritelab.run.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from rewritelab.run.config import RunConfig, TrainConfig
+from rewritelab.run.config import RunConfig, TrainConfig, with_resolved_dtype
 from rewritelab.run.device import Dist, all_reduce_sum, autocast_for, execution_banner, resolve_device
 from rewritelab.run.rundir import MetricsLog, load_data, prepare_run_dir
 from rewritelab.run.scoring import eval_subset, teacher_forced_correct
@@ -282,6 +282,7 @@ def train_model(
     checkpoint.pt (rank 0); raises TrainingInterrupted after checkpointing when SIGINT/SIGTERM arrives.
     """
     run_dir, dist = Path(run_dir), dist or Dist()
+    cfg = with_resolved_dtype(cfg)  # config.yaml and the summary record the precision that ran
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)

@@ -34,7 +34,7 @@ from rewritelab.layout import (
     SWEEP_FILE,
     sweep_run_dir,
 )
-from rewritelab.run import count_steps, precision
+from rewritelab.run import count_steps, resolved_dtype
 from rewritelab.store import open_db, record_run
 from rewritelab.sweep.backends import (
     BACKENDS,
@@ -102,7 +102,7 @@ def execution_line(configs: dict[str, Any], runner: LocalBackend | RayBackend) -
     """Version, backend, workers x threads, device and precision: what a sweep's log says it ran."""
     cuda = wants_cuda(configs)
     device = torch.device("cuda" if cuda else "cpu")
-    dtypes = sorted({precision(device, cfg.train.dtype) for cfg in configs.values()})
+    dtypes = sorted({resolved_dtype(cfg.train.dtype, device, hasattr(cfg, "lm")) for cfg in configs.values()})
     return (
         f"rewritelab {__version__}, torch {torch.__version__}, {runner.describe()}, "
         f"device {device.type}, precision {'/'.join(dtypes)}"
