@@ -142,9 +142,7 @@ def mark_folder(path: str | os.PathLike, kind: str) -> None:
 
 
 @contextlib.contextmanager
-def hold_folder(
-    path: str | os.PathLike, kind: str, recognise: Recognise | None = None
-) -> Iterator[Path]:
+def hold_folder(path: str | os.PathLike, kind: str, recognise: Recognise | None = None) -> Iterator[Path]:
     """Check `path` (as `check_folder`), create it, hold its lock (`lock_folder`) and mark it."""
     path = Path(path)
     check_folder(path, kind, recognise)
