@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +52,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary directory that replaces `path` only if the block succeeds.
+def atomic_dir(path: str | os.PathLike, owned: Sequence[str] = ()) -> Iterator[Path]:
+    """Yield a fresh temporary directory whose entries land in `path` only if the block succeeds.
 
-    An existing `path` is swapped out in two renames and then deleted, so at every instant `path` is
-    either the old complete directory or the new complete one.
+    A new (or empty) `path` appears in one rename, complete. An existing one receives each new entry in
+    one rename (a subdirectory is swapped in two), entries named in `owned` last and in that order (a
+    folder's index file, listed last, is replaced after the files it describes); then the entries named in
+    `owned` that the new contents lack are deleted. Anything else in `path` is left alone: a directory
+    shared with other files never loses them.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,13 +70,38 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if path.exists():
-        old = path.parent / f".{path.name}.old-{os.getpid()}"
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    new = {p.name for p in tmp.iterdir()}
+    for name in [*sorted(new - set(owned)), *(n for n in owned if n in new)]:
+        _replace_entry(tmp / name, path / name)
+    for name in owned:
+        if name not in new:
+            _remove_entry(path / name)
+    tmp.rmdir()
+
+
+def _replace_entry(source: Path, target: Path) -> None:
+    """Move `source` onto `target`: a file in one rename, a directory swapped in two."""
+    if target.is_dir() and not target.is_symlink():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(source, target)
         shutil.rmtree(old, ignore_errors=True)
+    else:
+        if source.is_dir() and (target.exists() or target.is_symlink()):
+            target.unlink()
+        os.replace(source, target)
+
+
+def _remove_entry(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def read_json(path: str | os.PathLike) -> Any:

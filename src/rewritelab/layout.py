@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Every folder rewritelab writes (a dataset, run, sweep or report): see rewritelab.folders.
+FOLDER_MARKER = ".rewritelab.json"  # {"kind": "run"}: which kind of output the folder holds
+FOLDER_LOCK = ".rewritelab.lock"  # flock'ed by the process writing a run or sweep folder; holds its PID
+
 # Dataset splits, in the order they are generated and written.
 SPLITS = ("train", "test_seen", "test_unseen")
 EVAL_SPLITS = ("test_seen", "test_unseen")
@@ -19,6 +23,7 @@ PROGRAM_SPLITS = (*SPLITS, "test_unseen_strict", "test_ood_steps", "test_ood_len
 DATASET_MANIFEST = "manifest.json"
 RULES_FILE = "rules.jsonl"
 HF_DIR = "hf"
+SFT_DIR = "sft"  # `generate --format instruction / chat`: the text rendering, SFT_DIR/SPLIT.jsonl
 DATA_FILES = (*(f"{name}.jsonl" for name in SPLITS), RULES_FILE)
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from rewritelab.cli import add_set_option
 from rewritelab.config import apply_overrides, from_dict, load_yaml
 from rewritelab.errors import UserError
+from rewritelab.layout import SFT_DIR
 
 RUN_SECTIONS = ("data", "model", "lm", "train")  # a run config; only data: (and lm.task) is read here
-SFT = "sft"  # DIR/sft/SPLIT.jsonl: the text rendering of --format instruction / chat
 
 
 def register(subparsers) -> None:
@@ -29,7 +29,13 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("config", metavar="CONFIG.yaml", help="YAML file with a data: section")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (written atomically)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="output directory: new, empty, or a dataset generated before (its dataset files are replaced; "
+        "other files stay, any other folder is refused)",
+    )
     parser.add_argument(
         "--format",
         choices=("jsonl", "hf", "instruction", "chat"),
@@ -71,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     write_dataset(dataset, out, hf=hf)
     extra = " (JSONL + hf/)" if hf else ""
     if rendering is not None:
-        write_sft(dataset, out / SFT, args.format, *rendering)
-        extra = f" (JSONL + {SFT}/ in {args.format} format)"
+        write_sft(dataset, out / SFT_DIR, args.format, *rendering)
+        extra = f" (JSONL + {SFT_DIR}/ in {args.format} format)"
     print(dataset_stats(dataset))
     print(f"wrote {out}{extra}")
     return 0

@@ -16,7 +16,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("source", metavar="SWEEP_DIR_OR_CSV", help="a sweep directory or a results CSV")
     parser.add_argument(
-        "--out", metavar="DIR", help="output directory (default: SWEEP_DIR/report, or NAME-report by a CSV)"
+        "--out",
+        metavar="DIR",
+        help="output directory (default: SWEEP_DIR/report, or NAME-report by a CSV): new, empty, or an "
+        "earlier report, whose figures are replaced (other files stay)",
     )
     parser.set_defaults(func=run)
 

@@ -8,7 +8,7 @@ import sys
 
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_text
-from rewritelab.store import FORMATS, export
+from rewritelab.store import FORMATS, check_export_path, export
 
 SEEDS = "seeds"  # not an export of rows: one row per condition and split, statistics over the seeds
 
@@ -28,13 +28,19 @@ def register(subparsers) -> None:
         "sweep_dir", metavar="SOURCE", help="a sweep directory, its results.sqlite or an exported results CSV"
     )
     parser.add_argument("--format", choices=(*FORMATS, SEEDS), default="markdown", help="default: markdown")
-    parser.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write to FILE (atomically) instead of stdout; an existing FILE must be an earlier export",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.format == "parquet" and args.out is None:
         raise UserError("--format parquet writes a binary file; give it a path with --out FILE")
+    if args.out is not None:
+        check_export_path(args.out)
     if args.format == SEEDS:
         from rewritelab.report import seed_table  # matplotlib and friends only for this format
 

@@ -30,7 +30,13 @@ def register(subparsers) -> None:
         metavar="PRESET_OR_FILE",
         help="a preset name (see `rewritelab presets`) or a sweep YAML file",
     )
-    parser.add_argument("--out", required=True, metavar="SWEEP_DIR", help="the sweep directory")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="SWEEP_DIR",
+        help="the sweep directory: new, empty, or this sweep's own (it resumes); refused while another "
+        "process writes it",
+    )
     add_run_options(parser)
     parser.add_argument("--dry-run", action="store_true", help="validate and list the run ids; train nothing")
     parser.set_defaults(func=run)

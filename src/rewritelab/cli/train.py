@@ -23,7 +23,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "config", metavar="CONFIG.yaml", help="run config with data:, model: (or lm:), train: sections"
     )
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="RUN_DIR",
+        help="the run directory: new, empty, or this run's own (it resumes); refused while another process "
+        "writes it",
+    )
     parser.add_argument("--data", metavar="DIR", help="train on a dataset written by `generate` instead")
     add_set_option(parser)
     parser.add_argument(

@@ -23,21 +23,33 @@ from rewritelab.data.tables import (
     program_from_rows,
 )
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_dir
-from rewritelab.layout import DATASET_MANIFEST, HF_DIR, PROGRAM_SPLITS, RULES_FILE, SPLITS, split_file
+from rewritelab.folders import DATASET, check_folder, replacing_folder
+from rewritelab.layout import (
+    DATASET_MANIFEST,
+    HF_DIR,
+    PROGRAM_SPLITS,
+    RULES_FILE,
+    SFT_DIR,
+    SPLITS,
+    split_file,
+)
 
 _WRITE_CHUNK = 1 << 16  # JSONL lines joined per write
+# Every name a dataset directory may hold, manifest.json last: regenerating a dataset replaces (or
+# deletes) these and no other file.
+DATASET_NAMES = (
+    *(split_file(name) for name in PROGRAM_SPLITS),
+    RULES_FILE,
+    HF_DIR,
+    SFT_DIR,
+    DATASET_MANIFEST,
+)
 
 
 def check_output_dir(out_dir: str | Path) -> None:
-    """Refuse to replace a directory that is not a dataset (an existing dataset is regenerated in place)."""
-    out = Path(out_dir)
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise UserError(f"{out}: exists and is not a directory; choose another output path")
-    if any(out.iterdir()) and not (out / DATASET_MANIFEST).is_file():
-        raise UserError(f"{out}: exists and is not a rewritelab dataset; choose a new directory or remove it")
+    """Refuse a directory that is not a dataset (an existing dataset is regenerated in place), before
+    the generation work rather than after it."""
+    check_folder(out_dir, DATASET)
 
 
 def require_hf():
@@ -54,13 +66,12 @@ def require_hf():
 def write_dataset(ds: Dataset, out_dir: str | Path, hf: bool = False) -> dict[str, Any]:
     """Write the JSONL splits, rules.jsonl and manifest.json (plus `hf/` if asked) atomically.
 
-    Returns the manifest as written, with the SHA-256 of every data file.
+    Returns the manifest as written, with the SHA-256 of every data file. An earlier dataset in `out_dir`
+    is replaced; files of the user's beside it stay.
     """
-    out = Path(out_dir)
-    check_output_dir(out)
     hf_module = require_hf() if hf else None
     escape = _escaper(ds.spec.alphabet)
-    with atomic_dir(out) as tmp:
+    with replacing_folder(out_dir, DATASET, DATASET_NAMES) as tmp:
         files = {}
         for name, split in ds.splits.items():
             chunks = _json_chunks(split) if isinstance(split, ProgramSplit) else _split_chunks(split, escape)

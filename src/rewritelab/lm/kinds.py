@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewritelab.config import load_yaml
-from rewritelab.layout import RUN_CONFIG
+from rewritelab.folders import RUN, lock_folder
 from rewritelab.lm.config import LMRunConfig, is_lm_config, lm_run_config_from_dict
 from rewritelab.lm.evaluate import evaluate_lm_run
 from rewritelab.lm.pipeline import train_lm_run
 from rewritelab.run import RunConfig, evaluate_run, run_config_from_dict, train_run
+from rewritelab.run.rundir import read_run_config
 from rewritelab.textfmt import ProgressMode
 
 AnyRunConfig = RunConfig | LMRunConfig
@@ -44,7 +44,10 @@ def evaluate_any_run(
     progress: str | bool | None = None,
     max_examples: int | None = None,
 ) -> dict[str, Any]:
-    """Re-score a finished run of either kind (its recorded config.yaml says which)."""
-    config = Path(run_dir) / RUN_CONFIG
-    score = evaluate_lm_run if config.is_file() and is_lm_config(load_yaml(config)) else evaluate_run
-    return score(run_dir, data_dir=data_dir, splits=splits, progress=progress, max_examples=max_examples)
+    """Re-score a finished run of either kind (its recorded config.yaml says which), holding the run's
+    lock: a run that another process trains or scores is refused. (Scoring checks that the directory
+    holds a run, its config and checkpoint, before it writes.)"""
+    run_dir = Path(run_dir)
+    score = evaluate_lm_run if is_lm_config(read_run_config(run_dir)) else evaluate_run
+    with lock_folder(run_dir, RUN):
+        return score(run_dir, data_dir=data_dir, splits=splits, progress=progress, max_examples=max_examples)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rewritelab.folders import RUN, check_folder, hold_folder
 from rewritelab.lm.config import LMRunConfig, same_lm_run
 from rewritelab.lm.evaluate import evaluate_lm_run
 from rewritelab.lm.train import train_lm
@@ -21,9 +22,11 @@ def train_lm_run(
 ) -> dict[str, Any]:
     """Train (or resume, or just return) the `lm:` run in `run_dir`; returns its summary, as `train_run`."""
     run_dir = Path(run_dir)
+    check_folder(run_dir, RUN)
     summary = finished_summary(run_dir, cfg, data_dir, same=same_lm_run)
     if summary is not None:
         return summary
-    mode = progress_mode(progress, cfg.train.progress)
-    trained = train_lm(cfg, run_dir, data_dir, mode)
-    return evaluate_lm_run(run_dir, data_dir=data_dir, trained=trained, progress=mode)
+    with hold_folder(run_dir, RUN):
+        mode = progress_mode(progress, cfg.train.progress)
+        trained = train_lm(cfg, run_dir, data_dir, mode)
+        return evaluate_lm_run(run_dir, data_dir=data_dir, trained=trained, progress=mode)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_dir
+from rewritelab.folders import REPORT, check_folder, replacing_folder
 from rewritelab.layout import REPORT_DIR, REPORT_HTML, RESULTS_DB, RUNS_DIR, SWEEP_FILE
 from rewritelab.report.curves import figure_learning_curves, read_curves
 from rewritelab.report.figures import (
@@ -54,7 +54,8 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
     """Draw the figures that apply to `source` (a sweep directory, its results.sqlite or a results CSV)
     into `out_dir` (default: SWEEP_DIR/report, or NAME-report beside a CSV) and write report.html there.
 
-    The directory is replaced as a whole, so a failed build never leaves a half-written report.
+    The report's files are replaced only when the build succeeds, so a failed build never leaves a
+    half-written report; files of the user's in the directory stay.
     """
     import matplotlib
 
@@ -64,10 +65,10 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
         raise UserError(f"{source}: no results yet; wait for a run of the sweep to finish")
     sweep_dir = _sweep_dir(source)
     out = Path(out_dir) if out_dir is not None else _default_out(source, sweep_dir)
-    _check_out(out)
+    check_folder(out, REPORT)  # before the drawing work
     runs, scale_name = load_runs(frame)
     ctx = Context(runs, varying(runs), scale_name, read_curves(_curves_dir(source, sweep_dir), runs))
-    with matplotlib.rc_context(RC), atomic_dir(out) as tmp:
+    with matplotlib.rc_context(RC), replacing_folder(out, REPORT, report_names()) as tmp:
         sections = []
         for name, title, draw in FIGURES:
             drawn = draw(ctx)
@@ -102,10 +103,10 @@ def _default_out(source: Path, sweep_dir: Path | None) -> Path:
     return source.with_name(f"{source.stem}-report")
 
 
-def _check_out(out: Path) -> None:
-    """Refuse to replace a directory that is not a report (e.g. `--out .`)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT_HTML).exists())):
-        raise UserError(f"--out {out}: exists and is not a report directory; choose a new or empty directory")
+def report_names() -> tuple[str, ...]:
+    """Every name a report directory may hold, report.html last: a new report replaces (or deletes) these
+    and no other file."""
+    return (*(f"{name}.{ext}" for name, _, _ in FIGURES for ext in ("png", "svg")), REPORT_HTML)
 
 
 def _save(fig, stem: Path) -> bytes:

@@ -6,10 +6,12 @@ nothing of evaluation with the evaluation): `run.train` leaves a trained model, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
+from rewritelab.folders import RUN, check_folder, hold_folder
 from rewritelab.run.config import ProgressMode, RunConfig
 from rewritelab.run.device import setup_distributed
 from rewritelab.run.evaluate import evaluate_run
@@ -28,21 +30,24 @@ def train_run(
 
     A finished run (summary.json present, same config) returns at once; an interrupted one resumes from
     checkpoint.pt. `progress` overrides `train.progress` (True = auto, False = none). Under torchrun,
-    only rank 0 writes, evaluates and returns the summary; other ranks return {}.
+    only rank 0 writes, evaluates and returns the summary; other ranks return {}. A directory that is not
+    a run is refused, and one that another process is training (its lock held) too.
     """
     run_dir = Path(run_dir)
+    check_folder(run_dir, RUN)
     summary = finished_summary(run_dir, cfg, data_dir)
     if summary is not None:
         return summary
-    dist = setup_distributed(cfg.train.device)
+    dist = setup_distributed(cfg.train.device)  # every rank has checked before rank 0 writes
     try:
-        mode = progress_mode(progress, cfg.train.progress)
-        trained = train_model(cfg, run_dir, data_dir, mode, dist)
-        # The end: score the full test splits (rank 0); summary.json, written last, marks the run finished.
-        if not dist.is_main:
-            return {}
-        return evaluate_run(
-            run_dir, data_dir=data_dir, model=trained.model, dataset=trained.dataset, progress=mode
-        )
+        with hold_folder(run_dir, RUN) if dist.is_main else contextlib.nullcontext():
+            mode = progress_mode(progress, cfg.train.progress)
+            trained = train_model(cfg, run_dir, data_dir, mode, dist)
+            # The end: score the full test splits (rank 0); summary.json, written last, marks it finished.
+            if not dist.is_main:
+                return {}
+            return evaluate_run(
+                run_dir, data_dir=data_dir, model=trained.model, dataset=trained.dataset, progress=mode
+            )
     finally:
         dist.close()

@@ -17,6 +17,7 @@ from rewritelab.store.database import (
 from rewritelab.store.export import (
     FORMATS,
     TABLE_HEADER,
+    check_export_path,
     export,
     has_programs,
     markdown_table,
@@ -30,6 +31,7 @@ __all__ = [
     "COLUMNS",
     "FORMATS",
     "TABLE_HEADER",
+    "check_export_path",
     "database_path",
     "experiment_columns",
     "export",

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
@@ -15,6 +16,25 @@ from rewritelab.io import atomic_write_bytes, atomic_write_text
 from rewritelab.store.database import load_results
 
 FORMATS = ("markdown", "csv", "parquet")
+# How each export begins (CSV header, markdown table, `results --format seeds` table, parquet magic): `--out`
+# overwrites only a file that begins so, one rewritelab wrote.
+EXPORT_HEADS = (b"run_id,", b"| run ", b"| condition ", b"PAR1")
+
+
+def check_export_path(out: str | os.PathLike) -> None:
+    """Refuse an `--out` that is a directory, or a file other than an empty one or an earlier export (a
+    results database, a user's notes): writing there would destroy what it holds."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory; give a file path, e.g. {out / 'results.csv'}")
+    if out.exists():
+        with open(out, "rb") as f:
+            head = f.read(16)
+        if head and not head.startswith(EXPORT_HEADS):
+            raise UserError(
+                f"--out {out}: exists and is not a results export; rewritelab overwrites only its own "
+                "exports: choose another file name"
+            )
 
 
 def export(path: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> str | bytes:
@@ -24,6 +44,8 @@ def export(path: str | os.PathLike, fmt: str, out: str | os.PathLike | None = No
     """
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
+    if out is not None:
+        check_export_path(out)
     frame = load_results(path)
     if frame.empty:
         raise UserError(f"{path}: the results database is empty; no run has finished yet")

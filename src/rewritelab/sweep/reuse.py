@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.layout import RUN_CONFIG, RUNS_DIR, SUMMARY, sweep_run_dir
+from rewritelab.folders import RUN, hold_folder, mark_folder
+from rewritelab.layout import FOLDER_LOCK, RUN_CONFIG, RUNS_DIR, SUMMARY, sweep_run_dir
 from rewritelab.run import RunConfig, load_run_config
 from rewritelab.run.config import run_identity
 from rewritelab.sweep.grid import RunSpec
@@ -44,7 +45,7 @@ def reuse_runs(
 ) -> dict[str, Path]:
     """Copy into `sweep_dir` each pending run that a finished run of `sources` already computed; returns
     run id → the directory it came from. The copy lands atomically (a temporary name, then a rename),
-    replacing any partial run of that id."""
+    replacing any partial run of that id, under that run's lock (a run another process trains is refused)."""
     index = finished_runs(sources)
     reused: dict[str, Path] = {}
     for run in pending:
@@ -52,16 +53,16 @@ def reuse_runs(
         if source is None or source.resolve() == sweep_run_dir(sweep_dir, run.run_id).resolve():
             continue
         dest = sweep_run_dir(sweep_dir, run.run_id)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         incoming = dest.with_name(f".{dest.name}.reuse")
         stale = dest.with_name(f".{dest.name}.stale")
-        for leftover in (incoming, stale):
-            shutil.rmtree(leftover, ignore_errors=True)
-        shutil.copytree(source, incoming)
-        if dest.exists():
+        with hold_folder(dest, RUN):
+            for leftover in (incoming, stale):
+                shutil.rmtree(leftover, ignore_errors=True)
+            shutil.copytree(source, incoming, ignore=shutil.ignore_patterns(FOLDER_LOCK))
+            mark_folder(incoming, RUN)
             os.replace(dest, stale)
-        os.replace(incoming, dest)
-        shutil.rmtree(stale, ignore_errors=True)
+            os.replace(incoming, dest)
+            shutil.rmtree(stale, ignore_errors=True)
         reused[run.run_id] = source
     return reused
 

@@ -23,13 +23,16 @@ import yaml
 from rewritelab import __version__
 from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.errors import UserError
+from rewritelab.folders import RUN, SWEEP, Recognise, hold_folder, mark_folder
 from rewritelab.io import atomic_write_text, read_json
 from rewritelab.layout import (
     DATA_MANIFEST,
+    FOLDER_LOCK,
     LOGS_DIR,
     METRICS,
     RESULTS_DB,
     RUN_CONFIG,
+    RUNS_DIR,
     SUMMARY,
     SWEEP_FILE,
     sweep_run_dir,
@@ -55,7 +58,10 @@ from rewritelab.textfmt import Progress
 
 
 def prepare_sweep_dir(sweep: Sweep, sweep_dir: Path, configs: dict[str, Any]) -> None:
-    """Write `sweep.yaml` and each run's `config.yaml`; refuse a directory that holds another sweep."""
+    """Write `sweep.yaml` and each run's `config.yaml`; refuse a directory that holds another sweep.
+
+    Each run directory is marked as a run: the sweep's runs are its own, those an earlier version
+    prepared (a config.yaml alone) included, so `train` accepts them."""
     sweep_dir = Path(sweep_dir)
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise UserError(f"--out {sweep_dir}: exists and is not a directory; choose another sweep directory")
@@ -77,6 +83,20 @@ def prepare_sweep_dir(sweep: Sweep, sweep_dir: Path, configs: dict[str, Any]) ->
         config_path = sweep_run_dir(sweep_dir, run_id) / RUN_CONFIG
         if not config_path.exists():
             atomic_write_text(config_path, dump_yaml(cfg))
+        mark_folder(config_path.parent, RUN)
+
+
+def holds_only_runs_of(runs: Sequence[RunSpec]) -> Recognise:
+    """Whether an unmarked folder holds nothing but `runs/` with runs of this sweep (copied there, say):
+    its run ids name this sweep as well as a sweep.yaml would."""
+    ids = {run.run_id for run in runs}
+
+    def recognise(path: Path) -> bool:
+        names = {p.name for p in path.iterdir()} - {FOLDER_LOCK}
+        root = path / RUNS_DIR
+        return names == {RUNS_DIR} and root.is_dir() and {p.name for p in root.iterdir()} <= ids
+
+    return recognise
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -192,7 +212,26 @@ def run_sweep(
     sweep_dir = Path(sweep_dir)
     runs = expand(sweep)
     configs = validate_runs(runs)
-    prepare_sweep_dir(sweep, sweep_dir, configs)
+    with hold_folder(sweep_dir, SWEEP, holds_only_runs_of(runs)):  # one sweep process at a time
+        prepare_sweep_dir(sweep, sweep_dir, configs)
+        return _run_in(
+            sweep, sweep_dir, runs, configs, backend, workers, ray_address, reuse, progress, heartbeat_s
+        )
+
+
+def _run_in(
+    sweep: Sweep,
+    sweep_dir: Path,
+    runs: list[RunSpec],
+    configs: dict[str, Any],
+    backend: str,
+    workers: int | None,
+    ray_address: str | None,
+    reuse: Sequence[str | os.PathLike],
+    progress: bool,
+    heartbeat_s: float,
+) -> SweepResult:
+    """The body of `run_sweep`, in a prepared sweep directory whose lock this process holds."""
     db_path = sweep_dir / RESULTS_DB
     recorded = recorded_run_ids(db_path)
     result = SweepResult(sweep, sweep_dir, runs, [], [], {})

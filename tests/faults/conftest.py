@@ -1,0 +1,97 @@
+"""Fixtures of the fault-injection battery: a user's folder whose files must survive byte for byte, a
+snapshot of a folder to compare, and another process holding a folder's lock."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rewritelab.config import load_yaml
+from support import TINY
+
+# Another rewritelab process writing a folder: it takes the folder's lock, says so, and waits.
+HOLDER = (
+    "import sys\n"
+    "from rewritelab.folders import lock_folder\n"
+    "with lock_folder(sys.argv[1], sys.argv[2]):\n"
+    "    print('held', flush=True)\n"
+    "    sys.stdin.read()\n"
+)
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under `root` and its bytes (None for a directory)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture
+def files_of() -> Callable[[Path], dict[str, bytes | None]]:
+    return snapshot
+
+
+@pytest.fixture
+def user_folder(tmp_path) -> Path:
+    """A folder of the user's that shares names with what rewritelab writes: a metrics.jsonl, a log under
+    logs/, a results.sqlite with an accounts table, a manifest.json and a report.html of their own."""
+    root = tmp_path / "mine"
+    (root / "logs").mkdir(parents=True)
+    (root / "metrics.jsonl").write_text('{"epoch": 1, "val_loss": 0.25}\n', encoding="utf-8")
+    (root / "logs" / "num_rules=2.seed=0.log").write_text("my own log\n", encoding="utf-8")
+    (root / "manifest.json").write_text('{"name": "my web app", "start_url": "/"}\n', encoding="utf-8")
+    (root / "report.html").write_text("<html><body>Quarterly report</body></html>\n", encoding="utf-8")
+    (root / "notes.txt").write_text("precious", encoding="utf-8")
+    with sqlite3.connect(root / "results.sqlite") as db:
+        db.execute("CREATE TABLE accounts (name TEXT, balance REAL)")
+        db.execute("INSERT INTO accounts VALUES ('ada', 10.5)")
+    db.close()
+    return root
+
+
+class LockHolders:
+    """Child processes, each holding one folder's lock until killed."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def hold(self, folder: Path, kind: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(folder), kind],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.procs.append(proc)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        return proc
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        proc.kill()  # SIGKILL: no clean-up code runs, the OS alone drops the lock
+        proc.wait()
+
+
+@pytest.fixture
+def lock_holders() -> Iterator[LockHolders]:
+    holders = LockHolders()
+    yield holders
+    for proc in holders.procs:
+        if proc.poll() is None:
+            holders.kill(proc)
+
+
+@pytest.fixture
+def sweep_file(tmp_path) -> Path:
+    """A one-run sweep of the suite's tiny run (`num_rules=2.seed=0`), two training steps long."""
+    base = load_yaml(TINY)
+    base["train"].update(max_steps=2, eval_every=0)
+    path = tmp_path / "tiny-sweep.yaml"
+    raw = {"description": "one tiny run", "base": base, "grid": [{"data.num_rules": [2]}], "seeds": [0]}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
