@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import yaml
+from lm_models import lm_config
 
-from conftest import lm_config
 from rewritelab.cli import main
 from rewritelab.lm import lm_run_config_from_dict, train_lm_run
 

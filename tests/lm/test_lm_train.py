@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from lm_models import lm_config, save_tiny
 
-from conftest import lm_config, save_tiny
 from rewritelab.cli import main
 from rewritelab.lm import lm_run_config_from_dict, train_lm_run
 from rewritelab.lm import train as lm_train
