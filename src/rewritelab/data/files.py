@@ -23,7 +23,7 @@ from rewritelab.data.tables import (
     program_from_rows,
 )
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_dir
+from rewritelab.io import atomic_dir, dumps_json
 from rewritelab.layout import DATASET_MANIFEST, HF_DIR, PROGRAM_SPLITS, RULES_FILE, SPLITS, split_file
 
 _WRITE_CHUNK = 1 << 16  # JSONL lines joined per write
@@ -70,7 +70,7 @@ def write_dataset(ds: Dataset, out_dir: str | Path, hf: bool = False) -> dict[st
         )
         files[RULES_FILE] = _write_chunks(tmp / RULES_FILE, chunks)
         manifest = {**ds.manifest, "files": files}
-        (tmp / DATASET_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+        (tmp / DATASET_MANIFEST).write_text(dumps_json(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
         if hf_module is not None:
             _write_hf(hf_module, ds, tmp / HF_DIR)
     return manifest
@@ -120,7 +120,7 @@ def _json_chunks(table: ProgramSplit | ProgramTable) -> Iterator[str]:
     """Program tables: one `json.dumps` line per row (programs are nested, so no hand-made format)."""
     lines: list[str] = []
     for row in table.rows():
-        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        lines.append(dumps_json(row, ensure_ascii=False) + "\n")
         if len(lines) == _WRITE_CHUNK:
             yield "".join(lines)
             lines = []

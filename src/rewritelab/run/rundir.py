@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from rewritelab.config import dump_yaml, load_yaml, to_dict
 from rewritelab.data import Dataset, generate_dataset, load_dataset
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_write_json, atomic_write_text, read_json
+from rewritelab.io import atomic_write_json, atomic_write_text, dumps_json, read_json
 from rewritelab.layout import (
     DATA_MANIFEST,
     DATASET_MANIFEST,
@@ -162,4 +162,4 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         if self.enabled:
             with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(dumps_json(record) + "\n")

@@ -12,7 +12,6 @@ are opened and read as missing from older CSVs, so committed results stay readab
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.io import utc_now
+from rewritelab.io import dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
 from rewritelab.store.columns import experiment_columns
 
@@ -246,7 +245,7 @@ def _interval(value: Any, where: str) -> tuple[float | None, float | None]:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return dumps_json(obj, sort_keys=True, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------------------
