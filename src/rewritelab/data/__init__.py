@@ -24,7 +24,13 @@ from rewritelab.data.families import (
     primitive_words,
     register,
 )
-from rewritelab.data.files import check_output_dir, load_dataset, require_hf, write_dataset
+from rewritelab.data.files import (
+    MANIFEST_CHECKSUM,
+    check_output_dir,
+    load_dataset,
+    require_hf,
+    write_dataset,
+)
 from rewritelab.data.generate import generate_dataset
 from rewritelab.data.manifest import dataset_stats, frequency_table, gini
 from rewritelab.data.mixed import Component, MixedFamily
@@ -114,6 +120,7 @@ __all__ = [
     "training_counts",
     # files
     "DATA_FILES",
+    "MANIFEST_CHECKSUM",
     "check_output_dir",
     "load_dataset",
     "require_hf",

@@ -19,7 +19,7 @@ from rewritelab.run.device import Dist, precision
 from rewritelab.run.divergence import TrainingDiverged, check_finite
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
-from rewritelab.run.rundir import check_data_manifest
+from rewritelab.run.rundir import check_data_manifest, read_summary
 from rewritelab.run.scoring import (
     BREAKDOWNS,
     bootstrap_ci,
@@ -72,6 +72,7 @@ __all__ = [
     "load_trained_model",
     "make_optimizer",
     "read_checkpoint",
+    "read_summary",
     "run_config_from_dict",
     "score_split",
     "shard",
