@@ -156,11 +156,12 @@ class MetricsLog:
         if not self.enabled or not self.path.is_file():
             return
         kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
+        for raw in self.path.read_bytes().splitlines(keepends=True):
             try:
+                line = raw.decode("utf-8")
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a line cut short by a kill: it and anything after are redone
+            except ValueError:  # not UTF-8, or not JSON
+                break  # a line cut short by a kill (or garbled): it and anything after are redone
             if not (line.endswith("\n") and isinstance(record, dict)) or record.get("step", 0) > step:
                 break
             kept.append(line)

@@ -10,7 +10,6 @@ started, so a typo in a grid fails in a second instead of after hours of trainin
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import itertools
 import json
@@ -19,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rewritelab.config import apply_overrides, set_path
+from rewritelab.config import apply_overrides, set_path, unknown_key_error
 from rewritelab.errors import UserError
 from rewritelab.lm import AnyRunConfig, build_any_run_config
 
@@ -87,9 +86,7 @@ def parse_sweep(
         raise UserError(f"{where}: a sweep is a mapping with base:, grid: and seeds:")
     for key in raw:
         if key not in SWEEP_KEYS:
-            close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(SWEEP_KEYS)}"
-            raise UserError(f"{where}: unknown key {key!r} ({hint})")
+            raise unknown_key_error(where, key, SWEEP_KEYS)
     base = raw.get("base")
     if not isinstance(base, dict):
         raise UserError(
