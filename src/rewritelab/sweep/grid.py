@@ -13,6 +13,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from rewritelab.lm import AnyRunConfig, build_any_run_config
 SWEEP_KEYS = ("preset", "description", "base", "grid", "seeds")
 SEED_PATHS = ("data.seed", "train.seed")
 MAX_VALUE_SLUG = 40
+MAX_RUNS = 100_000  # far beyond any sweep that could be trained; expanding more takes minutes and GBs
 RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._,+=-]")
 
 
@@ -212,6 +214,7 @@ def expand(sweep: Sweep) -> list[RunSpec]:
     Ids are built from the grid parameters' short names and values (`num_rules=100.seed=0`), so they are
     stable across runs of the program and readable in a file browser.
     """
+    check_run_count(sweep)
     keys = _param_keys(sweep.params)
     slugs = [
         [_value_slugs([pos[i] for pos in axis.values]) for i in range(len(axis.params))]
@@ -232,6 +235,17 @@ def expand(sweep: Sweep) -> list[RunSpec]:
             )
     _check_unique(runs)
     return runs
+
+
+def check_run_count(sweep: Sweep) -> None:
+    """Refuse a grid too large to expand, from its axes' lengths alone (before anything is built)."""
+    sizes = [len(axis.values) for axis in sweep.grid] + [len(sweep.seeds)]
+    count = math.prod(sizes)
+    if count > MAX_RUNS:
+        raise UserError(
+            f"grid: {' x '.join(map(str, sizes))} (axes x seeds) = {count:,} runs, more than the "
+            f"{MAX_RUNS:,} a sweep may hold; shorten the axes or split the sweep"
+        )
 
 
 def _run_config(base: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
