@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
@@ -101,7 +103,24 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
     return _convert(cls, data, where)
 
 
-def _unknown_key_error(where: str, key: str, known: list[str]) -> UserError:
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
+
+def is_setting_name(key: Any) -> bool:
+    """Whether a key looks like a setting name, so that an error may quote it. Other keys come from a
+    file that is not a config (`include: /etc/shadow` parses as a mapping whose first key is a whole line
+    of that file), and an error must not print its content."""
+    return isinstance(key, str) and _SETTING_NAME.fullmatch(key) is not None
+
+
+def unknown_key_error(where: str, key: Any, known: Sequence[str]) -> UserError:
+    """An unknown key, quoted with the nearest known one when it looks like a setting name (only then:
+    see `is_setting_name`)."""
+    if not is_setting_name(key):
+        return UserError(
+            f"{where}: a key that is not a setting name (not shown; is this a rewritelab YAML file?); "
+            f"known keys: {', '.join(known)}"
+        )
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
     return UserError(f"{where}: unknown key {key!r} ({hint})")
@@ -126,7 +145,7 @@ def build_section(cls: Any, data: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
-            raise _unknown_key_error(where, str(key), list(fields))
+            raise unknown_key_error(where, key, list(fields))
     kwargs = {}
     for name in fields:
         if name in data:

@@ -10,6 +10,7 @@ module without torch, so that the CLI, the store and the report can use it as ch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ def convergence(records: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     if not first_half or not second_half:
         return None
     loss_drop = sum(first_half) / len(first_half) - sum(second_half) / len(second_half)
+    if not math.isfinite(loss_drop):  # a diverged run's log (older versions did not stop it)
+        return {"loss_drop": None, "acc_delta": None, "converged": False}
     evals = [r for r in records if r.get("kind") == "eval" and r["step"] >= start]
     evals.sort(key=lambda r: r["step"])
     acc_delta = None

@@ -36,9 +36,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # a full disk: say which file was being written
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
 
 
@@ -46,9 +48,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def dumps_json(obj: Any, **kwargs: Any) -> str:
+    """`json.dumps` that refuses NaN and ±Infinity: Python would write them as bare `NaN`, which is not
+    JSON and which other tools (and strict parsers) reject. Every JSON rewritelab writes goes through
+    here; a value that is legitimately undefined (no examples, a loss not yet computed) is written as
+    `null` by the code that produces it, so a non-finite number reaching this point is a bug."""
+    return json.dumps(obj, allow_nan=False, **kwargs)
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write JSON with sorted keys so equal objects give equal bytes."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, dumps_json(obj, indent=2, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import pkgutil
 import sys
 
 from rewritelab import __version__
-from rewritelab.errors import UserError
+from rewritelab.errors import UserError, exhausted
 
 PROG = "rewritelab"
 
@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except (MemoryError, OSError, RuntimeError) as e:
+        message = exhausted(e)  # memory or disk space ran out: say which, and what to do
+        if message is None:
+            raise
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
 
 
 def positive_int(text: str) -> int:

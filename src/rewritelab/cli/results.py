@@ -33,6 +33,13 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="write to FILE (atomically) instead of stdout; an existing FILE must be an earlier export",
     )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="first re-make SOURCE/results.sqlite (SOURCE: a sweep directory) from its runs' summary.json "
+        "files, e.g. after the database was damaged (the old file is kept as "
+        "results.sqlite.before-rebuild), then export",
+    )
     parser.set_defaults(func=run)
 
 
@@ -41,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--format parquet writes a binary file; give it a path with --out FILE")
     if args.out is not None:
         check_export_path(args.out)
+    if args.rebuild:
+        from rewritelab.sweep import rebuild_results
+
+        count, kept = rebuild_results(args.sweep_dir)
+        before = f"; the previous database is kept as {kept}" if kept else ""
+        print(f"rebuilt {args.sweep_dir}/results.sqlite from {count} finished runs{before}", file=sys.stderr)
     if args.format == SEEDS:
         from rewritelab.report import seed_table  # matplotlib and friends only for this format
 

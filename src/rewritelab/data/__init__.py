@@ -8,6 +8,7 @@
 - `spec`: `DatasetSpec`, the `data:` config section, and its validation.
 - `tables`: the column tables `Split`, `RuleTable` and `Dataset`.
 - `codec`, `sampling`, `inputs`, `generate`: `generate_dataset` (rules, training counts, inputs).
+- `memory`: the memory a dataset needs, estimated before it is generated (`check_memory`).
 - `manifest`: the statistics recorded in a dataset's manifest and `dataset_stats`.
 - `files`: `write_dataset` / `load_dataset` (JSONL, manifest, optional Hugging Face export).
 
@@ -24,9 +25,16 @@ from rewritelab.data.families import (
     primitive_words,
     register,
 )
-from rewritelab.data.files import check_output_dir, load_dataset, require_hf, write_dataset
+from rewritelab.data.files import (
+    MANIFEST_CHECKSUM,
+    check_output_dir,
+    load_dataset,
+    require_hf,
+    write_dataset,
+)
 from rewritelab.data.generate import generate_dataset
 from rewritelab.data.manifest import dataset_stats, frequency_table, gini
+from rewritelab.data.memory import available_memory, check_memory, estimate_bytes
 from rewritelab.data.mixed import Component, MixedFamily
 from rewritelab.data.program_data import verify_programs_disjoint
 from rewritelab.data.program_sampling import execute
@@ -106,7 +114,10 @@ __all__ = [
     "Split",
     "replacement_count",
     # generation and its statistics
+    "available_memory",
+    "check_memory",
     "dataset_stats",
+    "estimate_bytes",
     "frequency_table",
     "generate_dataset",
     "gini",
@@ -114,6 +125,7 @@ __all__ = [
     "training_counts",
     # files
     "DATA_FILES",
+    "MANIFEST_CHECKSUM",
     "check_output_dir",
     "load_dataset",
     "require_hf",

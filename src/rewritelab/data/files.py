@@ -1,5 +1,6 @@
 """Dataset files: `write_dataset` (JSONL splits, rules.jsonl, manifest.json, optional HF export) and
-`load_dataset`, which verifies every file against the SHA-256 recorded in the manifest.
+`load_dataset`, which verifies every file against the SHA-256 recorded in the manifest, the manifest
+against its own checksum, and the counts its spec fixes against the files.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rewritelab.data.tables import (
 )
 from rewritelab.errors import UserError
 from rewritelab.folders import DATASET, check_folder, replacing_folder
+from rewritelab.io import dumps_json
 from rewritelab.layout import (
     DATASET_MANIFEST,
     HF_DIR,
@@ -44,6 +46,7 @@ DATASET_NAMES = (
     SFT_DIR,
     DATASET_MANIFEST,
 )
+MANIFEST_CHECKSUM = "manifest_sha256"  # manifest.json's own checksum: the spec is covered like the files
 
 
 def check_output_dir(out_dir: str | Path) -> None:
@@ -81,10 +84,18 @@ def write_dataset(ds: Dataset, out_dir: str | Path, hf: bool = False) -> dict[st
         )
         files[RULES_FILE] = _write_chunks(tmp / RULES_FILE, chunks)
         manifest = {**ds.manifest, "files": files}
-        (tmp / DATASET_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+        manifest[MANIFEST_CHECKSUM] = manifest_checksum(manifest)
+        (tmp / DATASET_MANIFEST).write_text(dumps_json(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
         if hf_module is not None:
             _write_hf(hf_module, ds, tmp / HF_DIR)
     return manifest
+
+
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """SHA-256 of a manifest's canonical JSON, its own checksum left out. The file hashes cover the data,
+    this covers the spec beside them: a run records the spec it trained on from here."""
+    body = {k: v for k, v in manifest.items() if k != MANIFEST_CHECKSUM}
+    return hashlib.sha256(dumps_json(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _escaper(alphabet: str):
@@ -131,7 +142,7 @@ def _json_chunks(table: ProgramSplit | ProgramTable) -> Iterator[str]:
     """Program tables: one `json.dumps` line per row (programs are nested, so no hand-made format)."""
     lines: list[str] = []
     for row in table.rows():
-        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        lines.append(dumps_json(row, ensure_ascii=False) + "\n")
         if len(lines) == _WRITE_CHUNK:
             yield "".join(lines)
             lines = []
@@ -183,6 +194,12 @@ def load_dataset(data_dir: str | Path) -> Dataset:
         raise UserError(
             f"{manifest_path}: damaged (not a dataset manifest); regenerate the dataset"
         ) from None
+    recorded = manifest.get(MANIFEST_CHECKSUM)  # datasets written before the checksum have none
+    if recorded is not None and recorded != manifest_checksum(manifest):
+        raise UserError(
+            f"{manifest_path}: edited after it was written (its checksum no longer matches its content); "
+            "regenerate the dataset with `rewritelab generate` instead of editing the manifest"
+        )
     spec = from_dict(DatasetSpec, spec_data, f"{manifest_path}: data")
     programs = spec.programs is not None
     names = [name for name in PROGRAM_SPLITS if name in manifest.get("splits", {})] if programs else SPLITS
@@ -195,7 +212,25 @@ def load_dataset(data_dir: str | Path) -> Dataset:
         for name in names
     }
     rules = _columns_from_rows(rule_cls, tables[RULES_FILE], root / RULES_FILE)
+    _check_counts(spec, rules.split, len(splits["train"]), manifest_path)
     return Dataset(spec=spec, splits=splits, manifest=manifest, rules=rules)
+
+
+def _check_counts(spec: DatasetSpec, rule_splits: list[str], train_examples: int, where: Path) -> None:
+    """The sizes the manifest's spec fixes, against the files (for a manifest without a checksum, or one
+    beside other files): a run must not record 500 rules for data that holds 2."""
+    budget = "budget" if spec.budget is not None else "examples_per_rule"
+    checks = (
+        ("num_rules", spec.num_rules, rule_splits.count("train"), "training rules", RULES_FILE),
+        ("test_rules", spec.test_rules, rule_splits.count("heldout"), "held-out rules", RULES_FILE),
+        (budget, spec.train_examples, train_examples, "training examples", split_file("train")),
+    )
+    for name, stated, actual, noun, file in checks:
+        if stated != actual:
+            raise UserError(
+                f"{where}: its spec ({name}) gives {stated:,} {noun} but {file} holds {actual:,} (the "
+                "manifest was edited, or belongs to other files); regenerate the dataset"
+            )
 
 
 def _read_jsonl(path: Path, sha256: str | None) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from rewritelab.config import FieldError, to_dict
 from rewritelab.data.codec import Codec
 from rewritelab.data.inputs import make_split
 from rewritelab.data.manifest import frequency_table, split_summary, verify_disjoint
+from rewritelab.data.memory import check_memory
 from rewritelab.data.program_data import generate_programs
 from rewritelab.data.sampling import RuleSet, sample_rules, training_counts
 from rewritelab.data.spec import DatasetSpec, replacement_count
@@ -33,6 +34,7 @@ def generate_dataset(spec: DatasetSpec) -> Dataset:
         spec.validate()
     except FieldError as e:
         raise UserError(f"data.{e.field}: {e.message}") from None
+    check_memory(spec)  # before minutes of sampling, not after
     if spec.programs is not None:
         return generate_programs(spec, spec.programs)
     seeds = np.random.SeedSequence(spec.seed).spawn(len(_STREAMS))

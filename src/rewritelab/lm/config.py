@@ -12,7 +12,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from rewritelab.config import FieldError, apply_overrides, from_dict, load_yaml, to_dict
+from rewritelab.config import (
+    FieldError,
+    apply_overrides,
+    from_dict,
+    is_setting_name,
+    load_yaml,
+    to_dict,
+    unknown_key_error,
+)
 from rewritelab.data import DatasetSpec
 from rewritelab.errors import UserError
 from rewritelab.run import TrainConfig, resolved_dtype
@@ -109,6 +117,8 @@ def lm_run_config_from_dict(raw: dict[str, Any]) -> LMRunConfig:
     if not isinstance(raw, dict):
         raise UserError("run config: expected a mapping with data:, lm:, train: sections")
     for key in raw:
+        if key not in SECTIONS and not is_setting_name(key):
+            raise unknown_key_error("run config", key, SECTIONS)
         if key not in SECTIONS:
             hint = (
                 "an lm: run has no model: section (the model is lm.model)"

@@ -31,6 +31,7 @@ from rewritelab.lm.scoring import teacher_forced
 from rewritelab.run import (
     TrainingInterrupted,
     TrainState,
+    check_finite,
     count_steps,
     resolved_dtype,
     shard,
@@ -167,10 +168,10 @@ def train_lm(
             while state.step < total_steps:
                 batch, lr = schedule.begin(state)
                 loss = lm_train_step(model, train_enc, batch, tc.grad_accum, device, amp)
-                if tc.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
+                norm = nn.utils.clip_grad_norm_(trainable, tc.grad_clip) if tc.grad_clip > 0 else None
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+                check_finite(state.step + 1, loss, norm, lr)
                 state.advance(int(train_enc.lengths[batch].sum()), loss, len(schedule.batches))
                 state.seconds = seconds_before + time.perf_counter() - session_start
                 bar.update(1, f"loss {state.loss:.4f} lr {lr:.2e}")

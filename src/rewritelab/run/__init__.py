@@ -6,6 +6,7 @@ Modules, in import order (each imports only those above it):
     rundir      the run directory: its file names, data, config and manifest checks, metrics.jsonl
     checkpoint  checkpoint.pt: save, read and check it, RNG states, build and load models
     scoring     exact match, breakdowns, bootstrap intervals: pure functions of a model and data
+    divergence  stop a run at a step whose loss or gradient norm is not finite
     train       the training loop (knows nothing of the final evaluation)
     evaluate    the final evaluation of a run directory: predictions and summary.json
     pipeline    train_run: train (or resume), then evaluate
@@ -21,9 +22,10 @@ from rewritelab.run.config import (
     with_resolved_dtype,
 )
 from rewritelab.run.device import Dist, resolved_dtype
+from rewritelab.run.divergence import TrainingDiverged, check_finite
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
-from rewritelab.run.rundir import check_data_manifest
+from rewritelab.run.rundir import check_data_manifest, read_summary
 from rewritelab.run.scoring import (
     BREAKDOWNS,
     bootstrap_ci,
@@ -59,11 +61,13 @@ __all__ = [
     "TrainConfig",
     "TrainState",
     "Trained",
+    "TrainingDiverged",
     "TrainingInterrupted",
     "TrainingLoss",
     "bootstrap_ci",
     "build_model",
     "check_data_manifest",
+    "check_finite",
     "count_steps",
     "epoch_batches",
     "eval_steps",
@@ -75,6 +79,7 @@ __all__ = [
     "load_trained_model",
     "make_optimizer",
     "read_checkpoint",
+    "read_summary",
     "run_config_from_dict",
     "score_split",
     "shard",

@@ -164,6 +164,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     fix = "delete it to train from scratch"
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
         raise UserError(f"{path}: not a checkpoint (damaged, truncated or another kind of file); {fix}")
+    damage = _crc_damage(path)
+    if damage is not None:
+        raise UserError(f"{path}: damaged ({damage}); {fix}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for damaged or hostile files
@@ -177,6 +180,18 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if not _well_formed(ckpt):
         raise UserError(f"{path}: not a rewritelab checkpoint; {fix}")
     return ckpt
+
+
+def _crc_damage(path: Path) -> str | None:
+    """What is damaged when an archive member's bytes do not match the CRC-32 that torch.save recorded in
+    the zip (None when all match). torch.load does not check them, so a flipped bit inside a tensor
+    would load as a silently different model; checking costs one sequential read of the file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        return f"unreadable zip structure: {_first_line(e)}"
+    return None if member is None else f"{member} fails its CRC-32 check"
 
 
 def _first_line(error: Exception) -> str:

@@ -9,7 +9,15 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from rewritelab.config import FieldError, apply_overrides, from_dict, load_yaml, to_dict
+from rewritelab.config import (
+    FieldError,
+    apply_overrides,
+    from_dict,
+    is_setting_name,
+    load_yaml,
+    to_dict,
+    unknown_key_error,
+)
 from rewritelab.data import DatasetSpec
 from rewritelab.errors import UserError
 from rewritelab.model import ModelConfig
@@ -103,6 +111,8 @@ def run_config_from_dict(raw: dict[str, Any]) -> RunConfig:
     if not isinstance(raw, dict):
         raise UserError("run config: expected a mapping with data:, model:, train: sections")
     for key in raw:
+        if key not in SECTIONS and not is_setting_name(key):
+            raise unknown_key_error("run config", key, SECTIONS)
         if key not in SECTIONS:
             close = difflib.get_close_matches(str(key), SECTIONS, n=1)
             hint = f"did you mean {close[0]!r}?" if close else "expected data, model, train"

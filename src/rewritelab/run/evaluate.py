@@ -7,7 +7,6 @@ The scoring itself (exact match, breakdowns, bootstrap intervals) lives in `run.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import subprocess
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from rewritelab.config import to_dict
 from rewritelab.convergence import run_convergence
 from rewritelab.data import Dataset
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_write_json, atomic_write_text, read_json
+from rewritelab.io import atomic_write_json, atomic_write_text, dumps_json, read_json
 from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, predictions_file
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
@@ -37,7 +36,7 @@ def write_predictions(path: Path, split: Any, predictions: list, correct: np.nda
     """One JSON line per example: its row, what the model wrote, and whether that is the answer (a trace
     prediction is written as `prediction_trace`, its last string as `prediction`)."""
     lines = [
-        json.dumps(
+        dumps_json(
             {**row, "prediction": pred, "correct": bool(ok)}
             if isinstance(pred, str)
             else {**row, "prediction": pred[-1], "prediction_trace": pred, "correct": bool(ok)}

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rewritelab.config import dump_yaml, load_yaml, to_dict
-from rewritelab.data import Dataset, generate_dataset, load_dataset
+from rewritelab.data import MANIFEST_CHECKSUM, Dataset, generate_dataset, load_dataset
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_write_json, atomic_write_text, read_json
+from rewritelab.io import atomic_write_json, atomic_write_text, dumps_json, read_json
 from rewritelab.layout import (
     DATA_MANIFEST,
     DATASET_MANIFEST,
@@ -54,11 +54,12 @@ def load_data(cfg: C, data_dir: str | os.PathLike | None) -> tuple[C, Dataset]:
 
 
 def data_identity(manifest: Any) -> Any:
-    """A manifest without what does not change the data: the file hashes only a written dataset has, and
-    the package version (a resumed run must survive an upgrade that generates the same examples)."""
+    """A manifest without what does not change the data: the file hashes and manifest checksum only a
+    written dataset has, and the package version (a resumed run must survive an upgrade that generates
+    the same examples)."""
     if not isinstance(manifest, dict):
         return manifest
-    volatile = ("files", "rewritelab_version")
+    volatile = ("files", MANIFEST_CHECKSUM, "rewritelab_version")
     return json.loads(json.dumps({k: v for k, v in manifest.items() if k not in volatile}))
 
 
@@ -94,19 +95,25 @@ def finished_summary(
     path = run_dir / SUMMARY
     if not path.is_file():
         return None
-    try:
-        summary = read_json(path)
-    except ValueError:
-        raise UserError(
-            f"{path}: damaged; delete it (the checkpoint is kept) and re-run to re-evaluate"
-        ) from None
-    recorded = summary.get("config") if isinstance(summary, dict) else None
+    summary = read_summary(path)
+    recorded = summary.get("config")
     if data_dir is not None and isinstance(recorded, dict):  # the data is compared through its manifest
         recorded = {**recorded, "data": to_dict(cfg.data)}
         if not _same_data(Path(data_dir) / DATASET_MANIFEST, run_dir / DATA_MANIFEST):
             raise _other_run(run_dir)
     if not same(recorded, cfg):
         raise _other_run(run_dir)
+    return summary
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A finished run's summary.json; one cut short or garbled is a one-line error naming the fix."""
+    try:
+        summary = read_json(path)
+    except ValueError:  # not JSON, or not UTF-8
+        summary = None
+    if not isinstance(summary, dict):
+        raise UserError(f"{path}: damaged; delete it (the checkpoint is kept) and re-run to re-evaluate")
     return summary
 
 
@@ -149,11 +156,12 @@ class MetricsLog:
         if not self.enabled or not self.path.is_file():
             return
         kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
+        for raw in self.path.read_bytes().splitlines(keepends=True):
             try:
+                line = raw.decode("utf-8")
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a line cut short by a kill: it and anything after are redone
+            except ValueError:  # not UTF-8, or not JSON
+                break  # a line cut short by a kill (or garbled): it and anything after are redone
             if not (line.endswith("\n") and isinstance(record, dict)) or record.get("step", 0) > step:
                 break
             kept.append(line)
@@ -162,4 +170,4 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         if self.enabled:
             with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(dumps_json(record) + "\n")

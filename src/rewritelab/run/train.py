@@ -45,6 +45,7 @@ from rewritelab.run.checkpoint import (
 )
 from rewritelab.run.config import RunConfig, TrainConfig, with_resolved_dtype
 from rewritelab.run.device import Dist, all_reduce_sum, autocast_for, execution_banner, resolve_device
+from rewritelab.run.divergence import check_finite
 from rewritelab.run.rundir import MetricsLog, load_data, prepare_run_dir
 from rewritelab.run.scoring import eval_subset, teacher_forced_correct
 from rewritelab.textfmt import Progress
@@ -354,12 +355,14 @@ def train_model(
             while state.step < total_steps:
                 batch, lr = schedule.begin(state)
                 loss = train_step(net, train_enc, batch, tc, dist, device, amp)
+                norm = None
                 if tc.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                    norm = nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
 
                 loss_value, stopping = all_reduce_sum([float(loss.item()), float(len(stop))], dist, device)
+                check_finite(state.step + 1, loss_value, norm, lr)  # equal on every rank: all stop together
                 batch_tokens = int(train_enc.lengths[batch].sum())
                 state.advance(batch_tokens, loss_value, len(schedule.batches))
                 state.seconds = seconds_before + time.perf_counter() - session_start

@@ -1,6 +1,6 @@
 """The results database of a sweep (`database`: one SQLite row per run × split, loading as a frame), the
-columns derived from a run config (`columns`) and the exports (`export`: markdown, CSV, parquet and the
-readable table)."""
+columns derived from a run config (`columns`), the check that refuses a damaged database (`integrity`)
+and the exports (`export`: markdown, CSV, parquet and the readable table)."""
 
 from rewritelab.store.columns import experiment_columns, family_label, occurrences_label
 from rewritelab.store.database import (

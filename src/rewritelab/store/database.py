@@ -12,7 +12,6 @@ are opened and read as missing from older CSVs, so committed results stay readab
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -21,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.io import utc_now
+from rewritelab.io import dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
 from rewritelab.store.columns import experiment_columns
+from rewritelab.store.integrity import check_integrity, unusable
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -104,13 +104,12 @@ def open_db(path: str | os.PathLike) -> sqlite3.Connection:
         _retry_busy(lambda: _prepare(db))
     except sqlite3.DatabaseError as e:
         db.close()
-        raise UserError(
-            f"{path}: not a usable results database ({e}); delete it and re-run the sweep"
-        ) from None
+        raise unusable(path, e) from None
     return db
 
 
 def _prepare(db: sqlite3.Connection) -> None:
+    check_integrity(db)
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")  # persistent: only the first opener switches
     db.execute(SCHEMA)
@@ -246,7 +245,7 @@ def _interval(value: Any, where: str) -> tuple[float | None, float | None]:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return dumps_json(obj, sort_keys=True, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -282,6 +281,7 @@ def load_results(path: str | os.PathLike):
         # given by mistake); columns added since an older database was written come back empty.
         db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
         try:
+            check_integrity(db)
             present = [row[1] for row in db.execute("PRAGMA table_info(results)")]
             if not present:
                 raise UserError(f"{db_path}: not a results database (no results table); give a sweep's one")
@@ -291,7 +291,7 @@ def load_results(path: str | os.PathLike):
                 if name not in present:
                     frame[name] = None
         except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
-            raise UserError(f"{db_path}: not a usable results database ({e})") from None
+            raise unusable(db_path, e) from None
         finally:
             db.close()
     return _normalize(frame)

@@ -2,7 +2,8 @@
 
 `presets` finds and loads the packaged presets, `grid` parses a sweep and expands it into runs with stable
 ids, `backends` trains runs (local processes or Ray tasks), `reuse` copies runs another sweep already
-computed, and `runner` drives a whole sweep, idempotently.
+computed, `runner` drives a whole sweep, idempotently, and `rebuild` re-makes a damaged results database
+from the run directories.
 """
 
 from rewritelab.sweep.backends import BACKENDS, plan_workers
@@ -16,6 +17,7 @@ from rewritelab.sweep.grid import (
     validate_runs,
 )
 from rewritelab.sweep.presets import available_presets, load_sweep, preset_names, preset_text
+from rewritelab.sweep.rebuild import rebuild_results
 from rewritelab.sweep.runner import SweepResult, prepare_sweep_dir, run_sweep
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "prepare_sweep_dir",
     "preset_names",
     "preset_text",
+    "rebuild_results",
     "run_sweep",
     "validate_runs",
 ]

@@ -10,22 +10,23 @@ started, so a typo in a grid fails in a second instead of after hours of trainin
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rewritelab.config import apply_overrides, set_path
+from rewritelab.config import apply_overrides, set_path, unknown_key_error
 from rewritelab.errors import UserError
 from rewritelab.lm import AnyRunConfig, build_any_run_config
 
 SWEEP_KEYS = ("preset", "description", "base", "grid", "seeds")
 SEED_PATHS = ("data.seed", "train.seed")
 MAX_VALUE_SLUG = 40
+MAX_RUNS = 100_000  # far beyond any sweep that could be trained; expanding more takes minutes and GBs
 RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._,+=-]")
 
 
@@ -87,9 +88,7 @@ def parse_sweep(
         raise UserError(f"{where}: a sweep is a mapping with base:, grid: and seeds:")
     for key in raw:
         if key not in SWEEP_KEYS:
-            close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(SWEEP_KEYS)}"
-            raise UserError(f"{where}: unknown key {key!r} ({hint})")
+            raise unknown_key_error(where, key, SWEEP_KEYS)
     base = raw.get("base")
     if not isinstance(base, dict):
         raise UserError(
@@ -215,6 +214,7 @@ def expand(sweep: Sweep) -> list[RunSpec]:
     Ids are built from the grid parameters' short names and values (`num_rules=100.seed=0`), so they are
     stable across runs of the program and readable in a file browser.
     """
+    check_run_count(sweep)
     keys = _param_keys(sweep.params)
     slugs = [
         [_value_slugs([pos[i] for pos in axis.values]) for i in range(len(axis.params))]
@@ -235,6 +235,17 @@ def expand(sweep: Sweep) -> list[RunSpec]:
             )
     _check_unique(runs)
     return runs
+
+
+def check_run_count(sweep: Sweep) -> None:
+    """Refuse a grid too large to expand, from its axes' lengths alone (before anything is built)."""
+    sizes = [len(axis.values) for axis in sweep.grid] + [len(sweep.seeds)]
+    count = math.prod(sizes)
+    if count > MAX_RUNS:
+        raise UserError(
+            f"grid: {' x '.join(map(str, sizes))} (axes x seeds) = {count:,} runs, more than the "
+            f"{MAX_RUNS:,} a sweep may hold; shorten the axes or split the sweep"
+        )
 
 
 def _run_config(base: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from rewritelab.config import load_yaml
+from rewritelab.config import load_yaml, unknown_key_error
 from rewritelab.errors import UserError
 from rewritelab.sweep.grid import SWEEP_KEYS, Sweep, parse_sweep
 
@@ -132,9 +132,15 @@ class _Source:
         when an included file is malformed or not a mapping."""
         if not self.packaged:  # read like a run config: a missing file or bad YAML names the file and line
             try:
-                return load_yaml(self.location)
+                data = load_yaml(self.location)
             except UserError as e:
                 raise UserError(f"{included_by}: {e}" if included_by else str(e)) from None
+            unknown = [key for key in data if key not in (*SWEEP_KEYS, INCLUDE_KEY)]
+            if included_by and unknown:  # name the included file, not the one that includes it
+                raise unknown_key_error(
+                    f"{included_by}: {self.where}", unknown[0], [*SWEEP_KEYS, INCLUDE_KEY]
+                )
+            return data
         data = yaml.safe_load(self.text())
         if data is None:
             return {}

@@ -37,7 +37,7 @@ from rewritelab.layout import (
     SWEEP_FILE,
     sweep_run_dir,
 )
-from rewritelab.run import count_steps, resolved_dtype
+from rewritelab.run import count_steps, read_summary, resolved_dtype
 from rewritelab.store import open_db, record_run
 from rewritelab.sweep.backends import (
     BACKENDS,
@@ -151,7 +151,7 @@ def running_status(sweep_dir: Path, runs: list[RunSpec], configs: dict[str, Any]
 
 def _last_train_record(path: Path) -> dict[str, Any] | None:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
     for line in reversed(lines):
@@ -242,7 +242,7 @@ def _run_in(
         summary_path = sweep_run_dir(sweep_dir, run.run_id) / SUMMARY
         if summary_path.exists():
             if run.run_id not in recorded:
-                summary = read_json(summary_path)
+                summary = read_summary(summary_path)
                 record_run(db_path, run.run_id, summary, sweep_dir.name, sweep.name, _manifest(summary_path))
             result.skipped.append(run.run_id)
         else:
