@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rewritelab.data import check_memory
 from rewritelab.folders import RUN, check_folder, hold_folder
 from rewritelab.lm.config import LMRunConfig, same_lm_run
 from rewritelab.lm.evaluate import evaluate_lm_run
@@ -23,6 +24,8 @@ def train_lm_run(
     """Train (or resume, or just return) the `lm:` run in `run_dir`; returns its summary, as `train_run`."""
     run_dir = Path(run_dir)
     check_folder(run_dir, RUN)
+    if data_dir is None:
+        check_memory(cfg.data)  # before the run folder is made: a size that cannot fit leaves nothing
     summary = finished_summary(run_dir, cfg, data_dir, same=same_lm_run)
     if summary is not None:
         return summary

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rewritelab.data import check_memory
 from rewritelab.folders import RUN, check_folder, hold_folder
 from rewritelab.run.config import ProgressMode, RunConfig
 from rewritelab.run.device import setup_distributed
@@ -35,6 +36,8 @@ def train_run(
     """
     run_dir = Path(run_dir)
     check_folder(run_dir, RUN)
+    if data_dir is None:
+        check_memory(cfg.data)  # before the run folder is made: a size that cannot fit leaves nothing
     summary = finished_summary(run_dir, cfg, data_dir)
     if summary is not None:
         return summary
