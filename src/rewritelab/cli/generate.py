@@ -23,9 +23,10 @@ def register(subparsers) -> None:
             "test_unseen_strict, test_ood_steps and test_ood_length) described by the data: section of a "
             "config (a run config's model: and train: sections are ignored) and write them as JSONL with "
             "rules.jsonl and manifest.json; --format hf also writes a Hugging Face DatasetDict into DIR/hf; "
-            "--format instruction / chat also write DIR/sft/SPLIT.jsonl, each example as text in TRL's "
-            "prompt-completion ({prompt, completion}) or conversational ({messages}) format (the lm: "
-            "section's task setting applies: lm.task.kind encrypted enciphers the answers)."
+            "--format instruction / chat also write DIR/sft/SPLIT.jsonl, each example in TRL's "
+            "prompt-completion format, as text or as chat messages ({prompt: [user], completion: "
+            "[assistant]}) (the lm: section's task setting applies: lm.task.kind encrypted enciphers the "
+            "answers)."
         ),
     )
     parser.add_argument("config", metavar="CONFIG.yaml", help="YAML file with a data: section")
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
         choices=("jsonl", "hf", "instruction", "chat"),
         default="jsonl",
         help="jsonl (default); hf: JSONL plus a Hugging Face dataset (needs rewritelab[hf]); instruction "
-        "or chat: JSONL plus sft/SPLIT.jsonl as prompt/completion or chat messages",
+        "or chat: JSONL plus sft/SPLIT.jsonl as prompt/completion text or chat messages",
     )
     add_set_option(parser)
     parser.set_defaults(func=run)
