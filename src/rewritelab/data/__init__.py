@@ -25,7 +25,7 @@ from rewritelab.data.families import (
     register,
 )
 from rewritelab.data.files import check_output_dir, load_dataset, require_hf, write_dataset
-from rewritelab.data.generate import generate_dataset
+from rewritelab.data.generate import generate_dataset, sample_examples
 from rewritelab.data.manifest import dataset_stats, frequency_table, gini
 from rewritelab.data.mixed import Component, MixedFamily
 from rewritelab.data.program_data import verify_programs_disjoint
@@ -109,6 +109,7 @@ __all__ = [
     "dataset_stats",
     "frequency_table",
     "generate_dataset",
+    "sample_examples",
     "gini",
     "largest_remainder",
     "training_counts",
