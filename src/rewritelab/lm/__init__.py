@@ -35,7 +35,14 @@ from rewritelab.lm.pipeline import train_lm_run
 from rewritelab.lm.prompts import cipher_table, instruction, program_instruction, sft_records, task_dataset
 from rewritelab.lm.scoring import score_lm_split, teacher_forced
 from rewritelab.lm.train import train_lm
-from rewritelab.lm.verify import edit_similarity, entries, expected_output, extract_answer, score_answer
+from rewritelab.lm.verify import (
+    dataset_entries,
+    edit_similarity,
+    entries,
+    expected_output,
+    extract_answer,
+    score_answer,
+)
 
 __all__ = [
     "AnyRunConfig",
@@ -49,6 +56,7 @@ __all__ = [
     "attach_lora",
     "build_any_run_config",
     "cipher_table",
+    "dataset_entries",
     "edit_similarity",
     "encode_split",
     "entries",

@@ -21,6 +21,7 @@ from typing import Any
 
 from rewritelab.data import (
     DEFAULT_MAX_STEPS,
+    Dataset,
     ProgramSplit,
     Split,
     apply_once,
@@ -76,6 +77,19 @@ def entries(
             meta.update({key: row[key] for key in ("pattern", "replacement", "input", "noop", "occurrences")})
             question = instruction(row["pattern"], row["replacement"], row["input"], encrypted, spaced)
         yield {"question": question, "answer": spell(expected_output(meta), spaced), "metadata": meta}
+
+
+def dataset_entries(
+    dataset: Dataset, task: str = "rewrite", cipher_seed: int = 0, spaced: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """The entries of every split of a (plain) dataset, in split order."""
+    programs = dataset.spec.programs
+    max_steps = programs.max_steps if programs is not None else DEFAULT_MAX_STEPS
+    alphabet = dataset.spec.alphabet
+    return {
+        name: list(entries(split, name, task, cipher_seed, alphabet, spaced, max_steps))
+        for name, split in dataset.splits.items()
+    }
 
 
 def expected_output(metadata: dict[str, Any]) -> str:
