@@ -29,7 +29,14 @@ from rewritelab.lm.config import (
 )
 from rewritelab.lm.encode import LMEncoded, answer_logits, encode_split
 from rewritelab.lm.evaluate import evaluate_lm_run
-from rewritelab.lm.hf import BUILTIN_MODELS, attach_lora, load_model, load_tokenizer, model_source
+from rewritelab.lm.hf import (
+    BUILTIN_MODELS,
+    attach_lora,
+    load_model,
+    load_tokenizer,
+    lora_config,
+    model_source,
+)
 from rewritelab.lm.kinds import AnyRunConfig, build_any_run_config, evaluate_any_run, train_any_run
 from rewritelab.lm.pipeline import train_lm_run
 from rewritelab.lm.prompts import cipher_table, instruction, program_instruction, sft_records, task_dataset
@@ -70,6 +77,7 @@ __all__ = [
     "load_lm_run_config",
     "load_model",
     "load_tokenizer",
+    "lora_config",
     "model_source",
     "program_instruction",
     "score_answer",
