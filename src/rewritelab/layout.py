@@ -34,6 +34,7 @@ SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
 PREDICTIONS_DIR = "predictions"
 ADAPTER_DIR = "adapter"  # LoRA runs: the final adapter as peft writes it (PeftModel.from_pretrained)
+TRACKING_DIR = "tracking"  # train.track: TensorBoard event files and the offline W&B run
 
 
 def predictions_file(run_dir: Path, split: str) -> Path:

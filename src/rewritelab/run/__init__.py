@@ -8,6 +8,7 @@ Modules, in import order (each imports only those above it):
     scoring     exact match, breakdowns, bootstrap intervals: pure functions of a model and data
     train       the training loop (knows nothing of the final evaluation)
     evaluate    the final evaluation of a run directory: predictions and summary.json
+    tracking    train.track: metrics.jsonl records mirrored to TensorBoard, W&B, trackio
     pipeline    train_run: train (or resume), then evaluate
 """
 
@@ -17,7 +18,7 @@ from rewritelab.run.config import RunConfig, TrainConfig, load_run_config, run_c
 from rewritelab.run.device import Dist, precision
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
-from rewritelab.run.rundir import check_data_manifest
+from rewritelab.run.rundir import check_data_manifest, metrics_sink
 from rewritelab.run.scoring import (
     BREAKDOWNS,
     bootstrap_ci,
@@ -26,6 +27,7 @@ from rewritelab.run.scoring import (
     split_report,
     teacher_forced_correct,
 )
+from rewritelab.run.tracking import scalars, tracking
 from rewritelab.run.train import (
     Trained,
     TrainingInterrupted,
@@ -67,8 +69,10 @@ __all__ = [
     "load_run_config",
     "load_trained_model",
     "make_optimizer",
+    "metrics_sink",
     "read_checkpoint",
     "run_config_from_dict",
+    "scalars",
     "score_split",
     "shard",
     "split_report",
@@ -76,5 +80,6 @@ __all__ = [
     "teacher_forced_correct",
     "train_model",
     "train_run",
+    "tracking",
     "train_step",
 ]
