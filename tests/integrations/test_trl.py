@@ -9,7 +9,14 @@ import pytest
 
 from rewritelab.cli import main
 from rewritelab.integrations.gym import RewriteTaskConfig, RewriteTaskDataset
-from rewritelab.integrations.trl import grpo_dataset, lora_config, reward_function
+from rewritelab.integrations.trl import (
+    greedy_accuracy,
+    grpo_dataset,
+    lora_config,
+    reward_function,
+    trainable_model,
+    trainer_args,
+)
 
 trl = pytest.importorskip("trl")
 pytest.importorskip("peft")
@@ -89,3 +96,54 @@ def test_grpo_trainer_rewards_completions_with_the_verifier(tmp_path, tiny_llama
     wrong = [{"role": "assistant", "content": entry["answer"] + "a"}]
     assert reward([right, wrong], [entry["metadata"]] * 2) == [1.0, 0.0]
     assert 0.0 < reward_function(shaped=True)([wrong], [entry["metadata"]])[0] < 1.0
+
+
+def test_trainer_args_carry_the_train_section(tmp_path):
+    from rewritelab.run import TrainConfig
+
+    train = TrainConfig(batch_size=8, grad_accum=2, lr=3e-4, warmup_steps=5, schedule="cosine", max_steps=7,
+                        seed=3, device="cpu", track=["tensorboard"])  # fmt: skip
+    args = trainer_args(trl.SFTConfig, train, str(tmp_path), logging_steps=5)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.learning_rate) == (
+        4,
+        2,
+        3e-4,
+    )
+    assert (args.warmup_steps, args.max_steps, args.seed, args.logging_steps) == (5, 7, 3, 5)
+    assert (
+        args.lr_scheduler_type == "cosine" and args.adam_beta2 == 0.98 and args.report_to == ["tensorboard"]
+    )
+
+
+def test_greedy_accuracy_scores_what_the_model_writes(tiny_llama, monkeypatch):
+    import torch
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_llama)
+    model = base_model(tiny_llama)
+    entries = list(RewriteTaskDataset(RewriteTaskConfig(data=DATA, split="test_unseen", seed=0, size=6)))
+
+    def writes(answers):
+        def generate(input_ids, **_):
+            tails = [
+                tokenizer(a + tokenizer.eos_token, add_special_tokens=False)["input_ids"] for a in answers
+            ]
+            width = max(map(len, tails))
+            pad = [t + [tokenizer.eos_token_id] * (width + 1 - len(t)) for t in tails]
+            return torch.cat([input_ids, torch.tensor(pad[: len(input_ids)])], dim=1)
+
+        monkeypatch.setattr(model, "generate", generate)
+
+    writes([e["answer"] for e in entries])
+    assert greedy_accuracy(model, tokenizer, entries) == 1.0
+    writes([e["answer"] if i % 2 else e["answer"] + "b" for i, e in enumerate(entries)])
+    assert greedy_accuracy(model, tokenizer, entries) == 0.5
+
+
+def test_trainable_model_drops_the_gguf_mark_and_keeps_the_weights(tiny_llama):
+    model = base_model(tiny_llama)
+    model.config.quantization_config = {"quant_method": "gguf"}  # what a GGUF load leaves behind
+    plain = trainable_model(model)
+    assert getattr(plain.config, "quantization_config", None) is None
+    assert all(p.equal(model.state_dict()[n]) for n, p in plain.state_dict().items())
+    assert trainable_model(plain) is plain
