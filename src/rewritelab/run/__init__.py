@@ -14,7 +14,13 @@ Modules, in import order (each imports only those above it):
 
 from rewritelab.layout import EVAL_SPLITS, SPLITS, SUMMARY
 from rewritelab.run.checkpoint import TrainState, build_model, load_trained_model, read_checkpoint
-from rewritelab.run.config import RunConfig, TrainConfig, load_run_config, run_config_from_dict
+from rewritelab.run.config import (
+    EXECUTION_FIELDS,
+    RunConfig,
+    TrainConfig,
+    load_run_config,
+    run_config_from_dict,
+)
 from rewritelab.run.device import Dist, precision
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
@@ -46,6 +52,7 @@ from rewritelab.run.train import (
 __all__ = [
     "BREAKDOWNS",
     "EVAL_SPLITS",
+    "EXECUTION_FIELDS",
     "SPLITS",
     "SUMMARY",
     "Dist",
