@@ -1,5 +1,6 @@
 """Thin adapters from rewritelab's data, verifier and metrics to the LLM training stack, each behind its
-optional extra (see the README's extras table); the core never imports this package.
+optional extra (see the README's extras table); the core never imports this package (only
+`rewritelab generate --format verl|lm-eval` loads those two writers, on demand).
 
 Import the module you need (each one imports its own third-party package):
     gym       procedural datasets in reasoning-gym's protocol, registered with reasoning-gym when installed
