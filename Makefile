@@ -11,7 +11,8 @@ OUT    ?= runs/demo
 .PHONY: install install-test install-lm test demo lint bench clean
 
 # `install` is what the demo needs (the package and its core dependencies); `install-test` adds the test
-# extras (pytest, hypothesis, ruff, Ray, datasets, pyarrow), which only `make test` and `make lint` need.
+# extras (pytest, hypothesis, ruff, Ray, datasets, pyarrow, transformers + peft, and the integrations'
+# packages: reasoning-gym, TRL, lm-eval, tensorboard, wandb, trackio), which only `make test` and `make lint` need.
 install: $(STAMP)
 
 install-test: $(TSTAMP)

@@ -24,6 +24,8 @@ DATASET_MANIFEST = "manifest.json"
 RULES_FILE = "rules.jsonl"
 HF_DIR = "hf"
 SFT_DIR = "sft"  # `generate --format instruction / chat`: the text rendering, SFT_DIR/SPLIT.jsonl
+VERL_DIR = "verl"  # `generate --format verl`: VERL_DIR/SPLIT.parquet
+LM_EVAL_DIR = "lm_eval"  # `generate --format lm-eval`: the lm-evaluation-harness task folder
 DATA_FILES = (*(f"{name}.jsonl" for name in SPLITS), RULES_FILE)
 
 
@@ -39,6 +41,7 @@ SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
 PREDICTIONS_DIR = "predictions"
 ADAPTER_DIR = "adapter"  # LoRA runs: the final adapter as peft writes it (PeftModel.from_pretrained)
+TRACKING_DIR = "tracking"  # train.track: TensorBoard event files and the offline W&B run
 
 
 def predictions_file(run_dir: Path, split: str) -> Path:

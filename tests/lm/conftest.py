@@ -1,4 +1,5 @@
-"""Session fixtures: the tiny GPT-2 and Llama model directories (built by `lm_models`)."""
+"""Session fixtures: tiny randomly initialised GPT-2 and Llama models with a character tokenizer, saved as
+local model directories (`support.save_tiny`): the lm tests run offline in seconds, nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from support import save_tiny
+
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
-
-from lm_models import save_tiny  # noqa: E402  (after the skips: it imports transformers)
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import yaml
-from lm_models import lm_config
 
 from rewritelab.cli import main
 from rewritelab.lm import lm_run_config_from_dict, train_lm_run
+from support import lm_config
 
 
 def short_config(model: Path) -> dict:

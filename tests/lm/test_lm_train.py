@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from lm_models import lm_config, save_tiny
 
 from rewritelab.cli import main
 from rewritelab.lm import lm_run_config_from_dict, train_lm_run
 from rewritelab.lm import train as lm_train
 from rewritelab.run import TrainingInterrupted, split_report
+from support import lm_config, save_tiny
 
 ALL_LLAMA = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

@@ -42,9 +42,10 @@ def test_sft_records_in_both_styles():
         instruction(split.pattern[0], split.replacement[0], split.input[0], False)
     )
     assert plain["prompt"].endswith("Answer:") and plain["completion"] == " " + split.output[0]
-    chat = next(sft_records(split, "chat", encrypted=True))["messages"]
-    assert [m["role"] for m in chat] == ["user", "assistant"] and chat[1]["content"] == split.output[0]
-    assert chat[0]["content"].endswith("Then encrypt the result.")
+    chat = next(sft_records(split, "chat", encrypted=True))
+    assert [m["role"] for m in chat["prompt"] + chat["completion"]] == ["user", "assistant"]
+    assert chat["completion"][0]["content"] == split.output[0]
+    assert chat["prompt"][0]["content"].endswith("Then encrypt the result.")
 
 
 def test_generate_format_chat_writes_sft_files(tmp_path, capsys):
@@ -53,7 +54,7 @@ def test_generate_format_chat_writes_sft_files(tmp_path, capsys):
     assert main(["generate", str(config), "--out", str(tmp_path / "d"), "--format", "chat"]) == 0
     for name in ("train", "test_seen", "test_unseen"):
         lines = (tmp_path / "d" / "sft" / f"{name}.jsonl").read_text().splitlines()
-        assert lines and all("messages" in json.loads(line) for line in lines)
+        assert lines and all(json.loads(line)["completion"][0]["role"] == "assistant" for line in lines)
     assert main(["generate", str(config), "--out", str(tmp_path / "e"), "--format", "instruction"]) == 0
     assert "completion" in json.loads((tmp_path / "e" / "sft" / "train.jsonl").read_text().splitlines()[0])
 

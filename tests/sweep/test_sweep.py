@@ -418,6 +418,10 @@ def test_more_seeds_extend_a_sweep_directory_other_settings_do_not(tmp_path):
     assert yaml.safe_load((out / "sweep.yaml").read_text())["seeds"] == [0, 1, 2]
     with pytest.raises(UserError, match="holds a different sweep"):
         prepare_sweep_dir(sweep_of([{"data.num_rules": [4, 9]}], seeds=[0]), out, {})
+    execution = ["train.track=[tensorboard]", "train.threads=1"]
+    tracked = sweep_of([{"data.num_rules": [4, 8]}], overrides=execution)
+    prepare_sweep_dir(tracked, out, {})  # execution settings (trackers, threads) do not make another sweep
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["base"]["train"]["track"] == ["tensorboard"]
 
 
 def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):

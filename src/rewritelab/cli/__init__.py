@@ -66,6 +66,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def track_override(text: str) -> str:
+    """`--track tensorboard,wandb` as the override `train.track=[tensorboard, wandb]`."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one tracker: tensorboard, wandb or trackio")
+    return f"train.track=[{', '.join(names)}]"
+
+
+def add_track_option(parser: argparse.ArgumentParser) -> None:
+    """`--track NAMES`: mirror each run's metrics.jsonl to experiment trackers (an execution setting)."""
+    parser.add_argument(
+        "--track",
+        dest="overrides",
+        action="append",
+        type=track_override,
+        metavar="NAMES",
+        help="also log learning curves, evaluations and the resolved config to trackers: a comma-separated "
+        "list of tensorboard, wandb (offline unless WANDB_MODE=online), trackio (needs rewritelab[track]; "
+        "same as --set train.track=[...]); metrics.jsonl stays the record",
+    )
+
+
 def add_set_option(parser: argparse.ArgumentParser) -> None:
     """The shared `--set SECTION.KEY=VALUE` override flag (repeatable)."""
     parser.add_argument(

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from rewritelab.cli import add_set_option, positive_int
+from rewritelab.cli import add_set_option, add_track_option, positive_int
 
 if TYPE_CHECKING:
     from rewritelab.sweep import Sweep, SweepResult
@@ -75,6 +75,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "computed (identical data, model and training config; repeatable)",
     )
     add_set_option(parser)
+    add_track_option(parser)
 
 
 def load_from_args(args: argparse.Namespace, source: str) -> Sweep:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rewritelab.cli import PROG, add_set_option, positive_int
+from rewritelab.cli import PROG, add_set_option, add_track_option, positive_int
 from rewritelab.textfmt import PROGRESS_MODES
 
 
@@ -32,6 +32,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--data", metavar="DIR", help="train on a dataset written by `generate` instead")
     add_set_option(parser)
+    add_track_option(parser)
     parser.add_argument(
         "--progress",
         choices=PROGRESS_MODES,

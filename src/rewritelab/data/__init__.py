@@ -32,7 +32,7 @@ from rewritelab.data.files import (
     require_hf,
     write_dataset,
 )
-from rewritelab.data.generate import generate_dataset
+from rewritelab.data.generate import generate_dataset, sample_examples
 from rewritelab.data.manifest import dataset_stats, frequency_table, gini
 from rewritelab.data.memory import available_memory, check_memory, estimate_bytes
 from rewritelab.data.mixed import Component, MixedFamily
@@ -120,6 +120,7 @@ __all__ = [
     "estimate_bytes",
     "frequency_table",
     "generate_dataset",
+    "sample_examples",
     "gini",
     "largest_remainder",
     "training_counts",

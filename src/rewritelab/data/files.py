@@ -29,10 +29,12 @@ from rewritelab.io import dumps_json
 from rewritelab.layout import (
     DATASET_MANIFEST,
     HF_DIR,
+    LM_EVAL_DIR,
     PROGRAM_SPLITS,
     RULES_FILE,
     SFT_DIR,
     SPLITS,
+    VERL_DIR,
     split_file,
 )
 
@@ -44,6 +46,8 @@ DATASET_NAMES = (
     RULES_FILE,
     HF_DIR,
     SFT_DIR,
+    VERL_DIR,
+    LM_EVAL_DIR,
     DATASET_MANIFEST,
 )
 MANIFEST_CHECKSUM = "manifest_sha256"  # manifest.json's own checksum: the spec is covered like the files

@@ -19,10 +19,10 @@ from rewritelab.data.codec import Codec
 from rewritelab.data.inputs import make_split
 from rewritelab.data.manifest import frequency_table, split_summary, verify_disjoint
 from rewritelab.data.memory import check_memory
-from rewritelab.data.program_data import generate_programs
+from rewritelab.data.program_data import generate_programs, program_examples
 from rewritelab.data.sampling import RuleSet, sample_rules, training_counts
 from rewritelab.data.spec import DatasetSpec, replacement_count
-from rewritelab.data.tables import Dataset, RuleTable
+from rewritelab.data.tables import Dataset, ProgramSplit, ProgramTable, RuleTable, Split
 from rewritelab.errors import UserError
 
 _STREAMS = ("heldout_rules", "train_rules", "train_counts", "train_inputs", "test_seen", "test_unseen")
@@ -93,6 +93,23 @@ def generate_dataset(spec: DatasetSpec) -> Dataset:
         "seed_streams": list(_STREAMS),
     }
     return Dataset(spec=spec, splits=splits, manifest=manifest, rules=rules)
+
+
+def sample_examples(
+    spec: DatasetSpec, pool: RuleTable | ProgramTable, n: int, rng: np.random.Generator, test: bool
+) -> Split | ProgramSplit:
+    """`n` fresh examples of instructions drawn uniformly from `pool` (rows of a dataset's rule or program
+    table), made as `generate_dataset` makes a split's examples (inputs, no-op share, occurrences: the
+    test settings with `test`), in a seeded random order. For generators that produce examples on demand
+    from a fixed instruction pool (e.g. the reasoning-gym datasets of `rewritelab.integrations`)."""
+    if isinstance(pool, ProgramTable) and spec.programs is not None:
+        return program_examples(spec, spec.programs, pool, n, rng)
+    codec = Codec(spec.alphabet)
+    sampled = (list(pool.pattern), list(pool.replacement), pool.k.tolist(), list(pool.family))
+    rules = _rule_set(pool.rule_id, sampled, pool.train_count, codec)
+    occurrences = spec.test_occurrence_counts if test else spec.occurrences
+    field = "test_occurrences" if test and spec.test_occurrences is not None else "occurrences"
+    return make_split(rules, rng.integers(0, len(pool), size=n), occurrences, spec, rng, codec, field)
 
 
 def _check_room_for_training(spec: DatasetSpec, heldout_patterns: int) -> None:

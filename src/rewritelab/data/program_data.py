@@ -100,6 +100,17 @@ def generate_programs(spec: DatasetSpec, family: ProgramFamily) -> Dataset:
     return Dataset(spec=spec, splits=splits, manifest=manifest, rules=table)
 
 
+def program_examples(
+    spec: DatasetSpec, family: ProgramFamily, pool: ProgramTable, n: int, rng: np.random.Generator
+) -> ProgramSplit:
+    """`n` fresh examples of programs drawn uniformly from `pool`, in the family's step range."""
+    per_program = np.bincount(rng.integers(0, len(pool), size=n), minlength=len(pool))
+    sampler = ProgramSampler(spec, family)
+    args = (pool.program, pool.rule_id, per_program, pool.train_count, rng, family.steps, spec.input_len)
+    split, _ = sampler.split(*args, ood=False)
+    return split
+
+
 def verify_programs_disjoint(
     train: list[MarkovProgram], heldout: list[MarkovProgram], strict: list[MarkovProgram]
 ) -> dict[str, int]:

@@ -8,6 +8,7 @@ holding the adapter, predictions/, summary.json) plus adapter/ in peft's format.
 Modules, in import order:
     config    LoraSettings, TaskSettings, LMConfig, LMRunConfig: the `lm:` section and its run config
     prompts   examples as text (instruction sentence, encrypted task, SFT / chat JSONL records)
+    verify    the verifier: entries in reasoning-gym's shape and `score_answer`, the strict reward
     hf        where a model comes from, its tokenizer, the LoRA adapter (transformers + peft)
     encode    token ids, batches, logits at answer positions only
     scoring   exact match (teacher-forced fast path, greedy decoding of misses)
@@ -28,12 +29,27 @@ from rewritelab.lm.config import (
 )
 from rewritelab.lm.encode import LMEncoded, answer_logits, encode_split
 from rewritelab.lm.evaluate import evaluate_lm_run
-from rewritelab.lm.hf import BUILTIN_MODELS, attach_lora, load_model, load_tokenizer, model_source
+from rewritelab.lm.hf import (
+    BUILTIN_MODELS,
+    attach_lora,
+    load_model,
+    load_tokenizer,
+    lora_config,
+    model_source,
+)
 from rewritelab.lm.kinds import AnyRunConfig, build_any_run_config, evaluate_any_run, train_any_run
 from rewritelab.lm.pipeline import train_lm_run
-from rewritelab.lm.prompts import cipher_table, instruction, sft_records, task_dataset
+from rewritelab.lm.prompts import cipher_table, instruction, program_instruction, sft_records, task_dataset
 from rewritelab.lm.scoring import score_lm_split, teacher_forced
 from rewritelab.lm.train import train_lm
+from rewritelab.lm.verify import (
+    dataset_entries,
+    edit_similarity,
+    entries,
+    expected_output,
+    extract_answer,
+    score_answer,
+)
 
 __all__ = [
     "AnyRunConfig",
@@ -47,16 +63,24 @@ __all__ = [
     "attach_lora",
     "build_any_run_config",
     "cipher_table",
+    "dataset_entries",
+    "edit_similarity",
     "encode_split",
+    "entries",
     "evaluate_any_run",
     "evaluate_lm_run",
+    "expected_output",
+    "extract_answer",
     "instruction",
     "is_lm_config",
     "lm_run_config_from_dict",
     "load_lm_run_config",
     "load_model",
     "load_tokenizer",
+    "lora_config",
     "model_source",
+    "program_instruction",
+    "score_answer",
     "score_lm_split",
     "sft_records",
     "task_dataset",

@@ -117,8 +117,9 @@ def adaptable_modules(model: Any) -> set[str]:
     return {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if type(m).__name__ in kinds}
 
 
-def attach_lora(model: Any, lora: LoraSettings, seed: int) -> Any:
-    """The model wrapped with a fresh LoRA adapter (its random init drawn from `seed`)."""
+def lora_config(model: Any, lora: LoraSettings) -> Any:
+    """peft's `LoraConfig` for `model` with rewritelab's settings (the targets checked against its layers);
+    TRL's trainers take it as `peft_config`, so an adapter trained there has the same shape as ours."""
     peft = require("peft")
     targets = list(lora.target_modules) if lora.target_modules else default_targets(model)
     allowed = adaptable_modules(model)
@@ -128,7 +129,7 @@ def attach_lora(model: Any, lora: LoraSettings, seed: int) -> Any:
             f"lm.lora.target_modules: {bad[0]!r} is not a linear layer of this {model.config.model_type} "
             f"model; choose from {', '.join(sorted(allowed))}"
         )
-    config = peft.LoraConfig(
+    return peft.LoraConfig(
         r=lora.rank,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
@@ -136,8 +137,13 @@ def attach_lora(model: Any, lora: LoraSettings, seed: int) -> Any:
         fan_in_fan_out=model.config.model_type == "gpt2",  # GPT-2's Conv1D stores weights transposed
         task_type="CAUSAL_LM",
     )
+
+
+def attach_lora(model: Any, lora: LoraSettings, seed: int) -> Any:
+    """The model wrapped with a fresh LoRA adapter (its random init drawn from `seed`)."""
+    config = lora_config(model, lora)
     torch.manual_seed(seed)
-    return peft.get_peft_model(model, config)
+    return require("peft").get_peft_model(model, config)
 
 
 def _first_line(error: Exception) -> str:

@@ -12,6 +12,7 @@ from rewritelab.lm.config import LMRunConfig, same_lm_run
 from rewritelab.lm.evaluate import evaluate_lm_run
 from rewritelab.lm.train import train_lm
 from rewritelab.run.rundir import finished_summary
+from rewritelab.run.tracking import tracking
 from rewritelab.textfmt import ProgressMode, progress_mode
 
 
@@ -31,5 +32,8 @@ def train_lm_run(
         return summary
     with hold_folder(run_dir, RUN):
         mode = progress_mode(progress, cfg.train.progress)
-        trained = train_lm(cfg, run_dir, data_dir, mode)
-        return evaluate_lm_run(run_dir, data_dir=data_dir, trained=trained, progress=mode)
+        with tracking(cfg, run_dir) as track:  # train.track: metrics.jsonl mirrored to experiment trackers
+            trained = train_lm(cfg, run_dir, data_dir, mode)
+            summary = evaluate_lm_run(run_dir, data_dir=data_dir, trained=trained, progress=mode)
+            track.summary(summary)
+            return summary

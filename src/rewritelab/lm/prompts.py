@@ -1,5 +1,5 @@
-"""Examples as text for a pretrained model: the instruction sentence, the encrypted-rewriting task, and
-the instruction / chat-messages records that TRL's SFT trainer and similar tools read.
+"""Examples as text for a pretrained model: the instruction sentence (of a rule or a Markov program), the
+encrypted-rewriting task, and the prompt / completion records that TRL's SFT trainer and similar tools read.
 
 Pure text (no tokenizer): `rewritelab generate --format instruction|chat` uses it without transformers.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rewritelab.data import Dataset, Split
+from rewritelab.data import Dataset, MarkovProgram, Split
 
 ANSWER_CUE = "Answer:"  # ends a plain prompt; the answer follows after one space
 
@@ -36,6 +36,21 @@ def instruction(pattern: str, replacement: str, text: str, encrypted: bool, spac
     """
     pattern, replacement, text = (spell(s, spaced) for s in (pattern, replacement, text))
     sentence = f'Replace the first occurrence of "{pattern}" in "{text}" with "{replacement}".'
+    return sentence + (" Then encrypt the result." if encrypted else "")
+
+
+def program_instruction(program: MarkovProgram, text: str, encrypted: bool, spaced: bool = False) -> str:
+    """The instruction of a Markov-program example: its rules in the ruleset format (docs/markov.md), one
+    per line, and how they run."""
+    rules = "\n".join(
+        f"{spell(r.pattern, spaced)} -> {'.' if r.terminating else ''}{spell(r.replacement, spaced)}"
+        for r in program.rules
+    )
+    sentence = (
+        f'Run this Markov algorithm on "{spell(text, spaced)}": repeatedly apply the first rule whose left '
+        "side occurs, at its leftmost occurrence, until no rule applies or a rule marked with a period "
+        f"fires. Write the final string.\n{rules}"
+    )
     return sentence + (" Then encrypt the result." if encrypted else "")
 
 
@@ -71,11 +86,16 @@ def task_dataset(dataset: Dataset, kind: str, cipher_seed: int) -> Dataset:
 
 
 def sft_records(split: Split, style: str, encrypted: bool, spaced: bool = False) -> Iterator[dict[str, Any]]:
-    """One record per example: `{"prompt", "completion"}` (style `instruction`, the plain template) or
-    `{"messages": [user, assistant]}` (style `chat`) — TRL's prompt-completion and conversational formats."""
+    """One record per example in TRL's prompt-completion format: text (style `instruction`, the plain
+    template) or one chat message each (style `chat`: `{"prompt": [user], "completion": [assistant]}`,
+    the conversational form). Prompt and completion stay apart so a trainer (TRL's `SFTTrainer` by
+    default) puts the loss on the completion only, whatever the tokenizer's chat template."""
     for p, r, x, y in zip(split.pattern, split.replacement, split.input, split.output, strict=True):
         message, y = instruction(p, r, x, encrypted, spaced), spell(y, spaced)
         if style == "chat":
-            yield {"messages": [{"role": "user", "content": message}, {"role": "assistant", "content": y}]}
+            yield {
+                "prompt": [{"role": "user", "content": message}],
+                "completion": [{"role": "assistant", "content": y}],
+            }
         else:
             yield {"prompt": plain_prompt(message), "completion": plain_answer(y)}

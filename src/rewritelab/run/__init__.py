@@ -9,12 +9,14 @@ Modules, in import order (each imports only those above it):
     divergence  stop a run at a step whose loss or gradient norm is not finite
     train       the training loop (knows nothing of the final evaluation)
     evaluate    the final evaluation of a run directory: predictions and summary.json
+    tracking    train.track: metrics.jsonl records mirrored to TensorBoard, W&B, trackio
     pipeline    train_run: train (or resume), then evaluate
 """
 
 from rewritelab.layout import EVAL_SPLITS, SPLITS, SUMMARY
 from rewritelab.run.checkpoint import TrainState, build_model, load_trained_model, read_checkpoint
 from rewritelab.run.config import (
+    EXECUTION_FIELDS,
     RunConfig,
     TrainConfig,
     load_run_config,
@@ -25,7 +27,7 @@ from rewritelab.run.device import Dist, resolved_dtype
 from rewritelab.run.divergence import TrainingDiverged, check_finite
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
-from rewritelab.run.rundir import check_data_manifest, read_summary
+from rewritelab.run.rundir import check_data_manifest, metrics_sink, read_summary
 from rewritelab.run.scoring import (
     BREAKDOWNS,
     bootstrap_ci,
@@ -34,6 +36,7 @@ from rewritelab.run.scoring import (
     split_report,
     teacher_forced_correct,
 )
+from rewritelab.run.tracking import scalars, tracking
 from rewritelab.run.train import (
     Trained,
     TrainingInterrupted,
@@ -52,6 +55,7 @@ from rewritelab.run.train import (
 __all__ = [
     "BREAKDOWNS",
     "EVAL_SPLITS",
+    "EXECUTION_FIELDS",
     "SPLITS",
     "SUMMARY",
     "Dist",
@@ -78,9 +82,11 @@ __all__ = [
     "load_run_config",
     "load_trained_model",
     "make_optimizer",
+    "metrics_sink",
     "read_checkpoint",
     "read_summary",
     "run_config_from_dict",
+    "scalars",
     "score_split",
     "shard",
     "split_report",
@@ -88,5 +94,6 @@ __all__ = [
     "teacher_forced_correct",
     "train_model",
     "train_run",
+    "tracking",
     "train_step",
 ]

@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from rewritelab.config import (
@@ -27,7 +27,8 @@ from rewritelab.textfmt import ProgressMode
 C = TypeVar("C")  # a run config of either kind: both have a `train` section
 
 # Fields that change how a run executes but not what it computes: a run may resume with other values.
-EXECUTION_FIELDS = ("device", "threads", "progress")
+EXECUTION_FIELDS = ("device", "threads", "progress", "track")
+TRACKERS = ("tensorboard", "wandb", "trackio")
 
 
 @dataclass
@@ -60,6 +61,7 @@ class TrainConfig:
     loss_on: Literal["answer", "all"] = "answer"  # targets: the answer (+ <eos>) or every next token
     threads: int = 0  # torch CPU threads; 0 = torch's default
     progress: ProgressMode = "auto"  # auto: a bar on a terminal, log lines otherwise
+    track: list[str] = field(default_factory=list)  # mirror metrics.jsonl to: tensorboard, wandb, trackio
 
     def validate(self) -> None:
         positive = {
@@ -90,6 +92,9 @@ class TrainConfig:
             raise FieldError("epochs", f"must be a positive number, got {self.epochs}")
         if self.test_examples is not None and self.test_examples < 1:
             raise FieldError("test_examples", f"must be >= 1 (or null for all), got {self.test_examples}")
+        unknown = [name for name in self.track if name not in TRACKERS]
+        if unknown or len(set(self.track)) < len(self.track):
+            raise FieldError("track", f"trackers from {', '.join(TRACKERS)}, each once; got {self.track}")
         if self.max_steps is not None and self.max_steps < 0:
             raise FieldError("max_steps", f"must be >= 0 (or null for no cap), got {self.max_steps}")
 

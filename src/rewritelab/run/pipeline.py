@@ -17,6 +17,7 @@ from rewritelab.run.config import ProgressMode, RunConfig
 from rewritelab.run.device import setup_distributed
 from rewritelab.run.evaluate import evaluate_run
 from rewritelab.run.rundir import finished_summary
+from rewritelab.run.tracking import tracking
 from rewritelab.run.train import train_model
 from rewritelab.textfmt import progress_mode
 
@@ -45,12 +46,15 @@ def train_run(
     try:
         with hold_folder(run_dir, RUN) if dist.is_main else contextlib.nullcontext():
             mode = progress_mode(progress, cfg.train.progress)
-            trained = train_model(cfg, run_dir, data_dir, mode, dist)
-            # The end: score the full test splits (rank 0); summary.json, written last, marks it finished.
-            if not dist.is_main:
-                return {}
-            return evaluate_run(
-                run_dir, data_dir=data_dir, model=trained.model, dataset=trained.dataset, progress=mode
-            )
+            with tracking(cfg, run_dir, enabled=dist.is_main) as track:  # train.track: metrics to trackers
+                trained = train_model(cfg, run_dir, data_dir, mode, dist)
+                # The end: score the full test splits (rank 0); summary.json, written last, marks it finished.
+                if not dist.is_main:
+                    return {}
+                summary = evaluate_run(
+                    run_dir, data_dir=data_dir, model=trained.model, dataset=trained.dataset, progress=mode
+                )
+                track.summary(summary)
+                return summary
     finally:
         dist.close()

@@ -11,10 +11,11 @@ directory holds this run (config and data manifest), the finished run's summary,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -144,8 +145,27 @@ def prepare_run_dir(
         atomic_write_json(run_dir / DATA_MANIFEST, manifest)
 
 
+MetricsSink = Callable[[dict[str, Any]], None]
+_SINKS: dict[Path, list[MetricsSink]] = {}  # metrics.jsonl path -> who else receives its records
+
+
+@contextlib.contextmanager
+def metrics_sink(path: Path, sink: MetricsSink) -> Iterator[None]:
+    """While open, every record a `MetricsLog` writes to `path` is also passed to `sink` (experiment
+    trackers: see run.tracking), whichever training loop writes it."""
+    key = Path(path).resolve()
+    _SINKS.setdefault(key, []).append(sink)
+    try:
+        yield
+    finally:
+        _SINKS[key].remove(sink)
+        if not _SINKS[key]:
+            del _SINKS[key]
+
+
 class MetricsLog:
-    """metrics.jsonl: appended as training goes, cut back to the checkpoint's step on resume."""
+    """metrics.jsonl: appended as training goes, cut back to the checkpoint's step on resume; each record
+    also goes to the sinks attached to the file (`metrics_sink`)."""
 
     def __init__(self, path: Path, enabled: bool):
         self.path = path
@@ -171,3 +191,5 @@ class MetricsLog:
         if self.enabled:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(dumps_json(record) + "\n")
+            for sink in _SINKS.get(self.path.resolve(), ()):
+                sink(record)

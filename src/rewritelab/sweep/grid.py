@@ -22,6 +22,7 @@ from typing import Any
 from rewritelab.config import apply_overrides, set_path, unknown_key_error
 from rewritelab.errors import UserError
 from rewritelab.lm import AnyRunConfig, build_any_run_config
+from rewritelab.run import EXECUTION_FIELDS
 
 SWEEP_KEYS = ("preset", "description", "base", "grid", "seeds")
 SEED_PATHS = ("data.seed", "train.seed")
@@ -67,8 +68,12 @@ class Sweep:
 
     def identity(self) -> dict[str, Any]:
         """What makes two sweeps the same experiment: not the description, nor the seeds (each seed is its
-        own set of runs, so `--seeds 0` today and `--seeds 0,1,2` tomorrow extend one sweep)."""
-        cfg = self.to_config()
+        own set of runs, so `--seeds 0` today and `--seeds 0,1,2` tomorrow extend one sweep), nor the
+        base's execution settings (threads, device, progress, trackers: a run resumes whatever they say)."""
+        cfg = copy.deepcopy(self.to_config())
+        train = cfg["base"].get("train")
+        if isinstance(train, dict):
+            cfg["base"]["train"] = {k: v for k, v in train.items() if k not in EXECUTION_FIELDS}
         return {k: cfg[k] for k in ("preset", "base", "grid")}
 
     @property
