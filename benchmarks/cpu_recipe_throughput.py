@@ -8,13 +8,18 @@ into batches of its size) and the contenders are timed round-robin in one proces
 processes hits all of them alike. The projection assumes what a `--workers 2` sweep does on 2 cores: two
 runs side by side, one thread each, so run it with `--threads 1` for that figure.
 
-    .venv/bin/python benchmarks/cpu_recipe_throughput.py --threads 1 [--bf16] [--reps 3]
+`--muon` adds batch 64 with `optimizer: muon` (Muon's Newton-Schulz iterations on the hidden matrices cost
+extra per step), and `--steps N` projects that contender's run at N steps instead of the recipe's, so the
+"E1" column reads as steps to the end x seconds per step, side by side with today's recipe.
+
+    .venv/bin/python benchmarks/cpu_recipe_throughput.py --threads 1 [--bf16] [--muon --steps 2500] [--reps 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -26,7 +31,7 @@ from torch import nn
 from _common import matmul_peak_flops, set_threads
 from rewritelab.data import generate_dataset
 from rewritelab.model import GPT
-from rewritelab.run import load_run_config
+from rewritelab.run import load_run_config, make_optimizer
 from rewritelab.sweep import expand, load_sweep
 from rewritelab.tokenizer import Tokenizer, length_batches
 
@@ -41,9 +46,10 @@ def recipe():
     return load_run_config(config)
 
 
-def contender(model: GPT, enc, examples: np.ndarray, batch: int, bf16: bool, lr: float) -> Callable[[], int]:
-    """One pass over `examples` in batches of `batch`; returns the tokens it trained on."""
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+def contender(model: GPT, enc, examples: np.ndarray, batch: int, bf16: bool, train) -> Callable[[], int]:
+    """One pass over `examples` in batches of `batch`, stepped by the optimizer `train` configures;
+    returns the tokens it trained on."""
+    opt = make_optimizer(model, train)
     amp = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     batches = [enc.batch(b) for b in length_batches(enc.lengths[examples], batch, np.random.default_rng(0))]
     tokens = int(enc.lengths[examples].sum())
@@ -65,6 +71,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--bf16", action="store_true", help="add batch 64 under bf16 autocast")
+    parser.add_argument("--muon", action="store_true", help="add batch 64 with optimizer: muon")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="steps of the --muon run (default: the recipe's)"
+    )
     parser.add_argument("--examples", type=int, default=1024, help="examples per timed pass")
     parser.add_argument("--reps", type=int, default=3, help="timed passes per contender (best reported)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
@@ -78,17 +88,21 @@ def main() -> None:
     torch.manual_seed(0)
     template = GPT(cfg.model, tokenizer.vocab_size, int(enc.lengths.max()))
     flops_per_token = template.flops_per_token(float(enc.lengths.mean()))
+    recipe_steps = cfg.train.max_steps
     runs = {}
     for batch in args.batches:
-        runs[f"batch {batch}, fp32"] = (batch, False)
+        runs[f"batch {batch}, fp32"] = (batch, False, cfg.train, recipe_steps)
     if args.bf16:
-        runs[f"batch {args.batches[0]}, bf16"] = (args.batches[0], True)
+        runs[f"batch {args.batches[0]}, bf16"] = (args.batches[0], True, cfg.train, recipe_steps)
+    if args.muon:
+        muon = dataclasses.replace(cfg.train, optimizer="muon")
+        runs[f"batch {args.batches[0]}, muon"] = (args.batches[0], False, muon, args.steps or recipe_steps)
     steps = {}
-    for name, (batch, bf16) in runs.items():
+    for name, (batch, bf16, train, _) in runs.items():
         model = GPT(template.cfg, template.vocab_size, template.block_size)
         model.load_state_dict(template.state_dict())
         model.train()
-        steps[name] = contender(model, enc, examples, batch, bf16, cfg.train.lr)
+        steps[name] = contender(model, enc, examples, batch, bf16, train)
         steps[name]()  # warm-up: allocator, kernels, optimizer state
     times: dict[str, list[float]] = {name: [] for name in steps}
     tokens = {}
@@ -98,19 +112,21 @@ def main() -> None:
             tokens[name] = step()
             times[name].append(time.perf_counter() - t0)
     peak = matmul_peak_flops()
-    per_run = cfg.train.max_steps * cfg.train.batch_size * float(enc.lengths.mean())
+    tokens_per_step = cfg.train.batch_size * float(enc.lengths.mean())
+    per_run = recipe_steps * tokens_per_step
     print(
         f"torch {torch.__version__}, {threads} threads, fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; "
         f"cpu-base {template.num_params() / 1e6:.2f}M params, {enc.lengths.mean():.1f} tokens/example; "
         f"an E1 run trains {per_run / 1e6:.2f}M tokens "
-        f"({cfg.train.max_steps} steps of {cfg.train.batch_size})"
+        f"({recipe_steps} steps of {cfg.train.batch_size})"
     )
     base = min(times[next(iter(times))])
     print(f"  {'contender':16} {'tokens/s':>9} {'median':>9} {'vs recipe':>9} {'MFU':>5} {'E1, 3 seeds':>12}")
     for name, t in times.items():
         best, median = min(t), statistics.median(t)
         rate = tokens[name] / best
-        e1_min = RUNS_PER_E1 * per_run / (WORKERS * rate) / 60  # training only, two runs side by side
+        run_tokens = runs[name][3] * tokens_per_step  # steps to the end of this contender's run
+        e1_min = RUNS_PER_E1 * run_tokens / (WORKERS * rate) / 60  # training only, two runs side by side
         print(
             f"  {name:16} {rate:9,.0f} {tokens[name] / median:9,.0f} {base / best:8.2f}x "
             f"{flops_per_token * rate / peak:5.0%} {e1_min:9.0f} min"
