@@ -4,6 +4,7 @@ and trackio; the config option and the CLI flag."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -59,13 +60,15 @@ def test_wandb_runs_offline_into_the_run_directory(tmp_path, one_thread, monkeyp
 
 def test_trackio_logs_to_its_local_database(tmp_path, one_thread, monkeypatch):
     monkeypatch.setenv("TRACKIO_DIR", str(tmp_path / "trackio"))  # read at trackio's first import
-    monkeypatch.setenv("TRACKIO_PROJECT", f"rewritelab-test-{tmp_path.name}")
+    # A project of its own: when trackio was imported earlier, its storage (and earlier sessions') is shared.
+    project = f"rewritelab-test-{uuid.uuid4().hex}"
+    monkeypatch.setenv("TRACKIO_PROJECT", project)
     trackio = pytest.importorskip("trackio")
     from trackio.sqlite_storage import SQLiteStorage
 
     run_dir = tmp_path / "run"
     train_run(load_run_config(TINY, [*SHORT, "train.track=[trackio]"]), run_dir)
-    logs = SQLiteStorage.get_logs(f"rewritelab-test-{tmp_path.name}", "run")
+    logs = SQLiteStorage.get_logs(project, "run")
     losses = [(row["step"], row["train/loss"]) for row in logs if "train/loss" in row]
     assert losses == [(r["step"], pytest.approx(r["loss"])) for r in records(run_dir) if r["kind"] == "train"]
     assert trackio is not None
