@@ -91,8 +91,11 @@ def test_breakdowns_partition_each_split(partial):
     assert set(summary["breakdown"]["test_seen"]["occurrences"]) == {"0", "1", "2"}
 
 
-def test_summary_records_interval_training_config_and_version(partial):
+def test_summary_records_interval_training_config_version_and_machine(partial):
+    from rewritelab.run.device import machine
+
     _, summary, cfg, _ = partial
+    assert summary["machine"] == machine() and f"torch {torch.__version__}" in summary["machine"]
     for name in ("test_seen", "test_unseen"):
         lo, hi = summary["ci95"][name]
         assert 0 <= lo <= summary["accuracy"][name] <= hi <= 1

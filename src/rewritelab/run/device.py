@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -80,6 +81,30 @@ def execution_banner(device: torch.device, dtype: str) -> str:
         f"rewritelab {__version__}, torch {torch.__version__}: device {device}, "
         f"precision {precision(device, dtype)}, {torch.get_num_threads()} CPU threads"
     )
+
+
+def machine() -> str:
+    """The computer a run executes on, in one line (recorded in summary.json, shown by the report): the
+    CPU model and the cores this process may use, the GPU when there is one, the torch version."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    parts = [f"{_cpu_model()}, {cores} {'core' if cores == 1 else 'cores'}"]
+    if torch.cuda.is_available():
+        parts.append(torch.cuda.get_device_name(0))
+    return ", ".join([*parts, f"torch {torch.__version__}"])
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def all_reduce_sum(values: list[float], dist: Dist, device: torch.device) -> list[float]:

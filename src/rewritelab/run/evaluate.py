@@ -26,7 +26,7 @@ from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, predictions_file
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
 from rewritelab.run.config import run_config_from_dict
-from rewritelab.run.device import autocast_for, resolve_device
+from rewritelab.run.device import autocast_for, machine, resolve_device
 from rewritelab.run.rundir import check_data_manifest, load_data, read_run_config
 from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report
 from rewritelab.textfmt import Progress, progress_mode
@@ -162,6 +162,7 @@ def write_summary(
         summary["max_test_examples"] = limit
     summary["config"] = config
     summary["code_version"] = code_version()
+    summary["machine"] = machine()
     if state.get("finished_at"):  # checkpoints older than the stamp lack it: the store stamps the record
         summary["finished_at"] = state["finished_at"]
     atomic_write_json(previous, summary)
