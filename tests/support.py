@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,53 @@ def program_points() -> list[dict[str, Any]]:
     """The markov-cpu design: P at k = 2 and k in {1, 2, 3} at P = 1000, in both answer formats."""
     designs = [(10, 2), (100, 2), (1000, 2), (5000, 2), (1000, 1), (1000, 3)]
     return [{"num_rules": p, "family": program_family(k, a)} for a in ("final", "trace") for p, k in designs]
+
+
+class Page(HTMLParser):
+    """A report.html read back: per section (the id of its <h2>, "" before the first) its paragraphs'
+    text, its tables (rows of (row class, cell texts)) and its images' alt texts."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.sections: dict[str, dict[str, list]] = {}
+        self._section = self._new("")
+        self._text: list[str] | None = None
+        self._row: tuple[str, list[str]] | None = None
+        self.feed(text)
+
+    def _new(self, name: str) -> dict[str, list]:
+        return self.sections.setdefault(name, {"paragraphs": [], "tables": [], "images": []})
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = dict(attrs)
+        if tag == "h2":
+            self._section = self._new(attr.get("id") or "")
+        elif tag == "table":
+            self._section["tables"].append([])
+        elif tag == "tr":
+            self._row = (attr.get("class") or "", [])
+        elif tag in ("td", "th", "p"):
+            self._text = []
+        elif tag == "img":
+            self._section["images"].append(attr.get("alt") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._row is not None and self._text is not None:
+            self._row[1].append("".join(self._text).strip())
+            self._text = None
+        elif tag == "p" and self._text is not None:
+            self._section["paragraphs"].append("".join(self._text).strip())
+            self._text = None
+        elif tag == "tr" and self._row is not None:
+            self._section["tables"][-1].append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def text(self, section: str) -> str:
+        return " ".join(self.sections[section]["paragraphs"])
+
+    def table(self, section: str, index: int = 0) -> list[tuple[str, list[str]]]:
+        return self.sections[section]["tables"][index]

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from rewritelab.cli import main
 from rewritelab.errors import UserError
 from rewritelab.io import read_json
+from rewritelab.report import headline_of
 from rewritelab.sweep import (
     Sweep,
     expand,
@@ -396,18 +397,18 @@ def test_killed_sweep_resumes_to_one_row_per_run_and_split(tmp_path, capsys):
     code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--set", "train.lr=0.01"], capsys)
     assert code == 2 and "holds a different sweep" in err and len(err.strip().splitlines()) == 1
 
-    # reproduce reuses the finished runs: table, contrast sentence, report
+    # reproduce reuses the finished runs: table, the report's headline, report
     code, out_text, err = run_cli(["reproduce", str(path), "--out", str(out)], capsys)
     assert code == 0, err
     lines = out_text.strip().splitlines()
     assert lines[2].startswith("num_rules=4.seed=0  4  100") and lines[3].startswith(
         "num_rules=8.seed=0  8  50"
     )
-    assert re.match(
-        r"Unseen-rule accuracy .* with 4 rules .* with 8 rules at the same budget of 400 ", lines[4]
-    )
+    pattern = r"Unseen-rule accuracy .* at I = 4 .* at I = 8, at the same budget of 400 training examples\.$"
+    assert re.match(pattern, lines[4])
+    assert lines[4:-1] == headline_of(out) and any("bootstrap interval" in line for line in lines)
     assert (
-        lines[5] == f"report: {out / 'report' / 'report.html'}" and (out / "report" / "report.html").exists()
+        lines[-1] == f"report: {out / 'report' / 'report.html'}" and (out / "report" / "report.html").exists()
     )
 
 

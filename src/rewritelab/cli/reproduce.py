@@ -15,7 +15,8 @@ def register(subparsers) -> None:
         help="run a preset end to end: sweep, report, summary table",
         description="Run every run of the preset (resuming where a previous call stopped), draw the report, "
         "and print one line per run (I, S, alpha, no-op share, family, seen / unseen accuracy with 95% CI) "
-        "and, when the number of rules varies, the measured accuracy contrast.",
+        "and the report's headline: the measured accuracy contrast with its 95% interval and the cautions "
+        "that apply.",
     )
     parser.add_argument(
         "preset",
@@ -28,7 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.report import build_report, contrast_sentences, reproduce_rows, reproduce_table
+    from rewritelab.report import build_report, headline_of, reproduce_rows, reproduce_table
 
     sweep = load_from_args(args, args.preset)
     out = Path(args.out) if args.out else Path(DEFAULT_SWEEPS_ROOT) / sweep.name
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return status or 1
     report = build_report(out)
     print(reproduce_table(rows))
-    for sentence in contrast_sentences(sweep, rows):
+    for sentence in headline_of(result.db_path):
         print(sentence)
     print(f"report: {report}")
     return status
