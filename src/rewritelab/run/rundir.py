@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rewritelab.config import dump_yaml, load_yaml, to_dict
+from rewritelab.config import describe_differences, differences, dump_yaml, load_yaml, to_dict
 from rewritelab.data import Dataset, generate_dataset, load_dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, read_json
@@ -29,7 +29,7 @@ from rewritelab.layout import (
     SPLITS,
     SUMMARY,
 )
-from rewritelab.run.config import same_run
+from rewritelab.run.config import EXECUTION_FIELDS, same_run
 from rewritelab.run.device import Dist
 
 C = TypeVar("C")  # a run config: RunConfig, or another run kind with a `data` section
@@ -104,9 +104,11 @@ def finished_summary(
     if data_dir is not None and isinstance(recorded, dict):  # the data is compared through its manifest
         recorded = {**recorded, "data": to_dict(cfg.data)}
         if not _same_data(Path(data_dir) / DATASET_MANIFEST, run_dir / DATA_MANIFEST):
-            raise _other_run(run_dir)
+            raise _other_run(
+                run_dir, "the data changed (the --data directory is not the dataset it trained on)"
+            )
     if not same(recorded, cfg):
-        raise _other_run(run_dir)
+        raise _other_run(run_dir, run_difference(recorded, cfg))
     return summary
 
 
@@ -116,10 +118,19 @@ def _same_data(manifest: Path, recorded: Path) -> bool:
     return data_identity(read_json(manifest)) == data_identity(read_json(recorded))
 
 
-def _other_run(run_dir: Path) -> UserError:
+def run_difference(recorded: Any, cfg: Any) -> str:
+    """What differs between the config a run directory recorded and `cfg`, in the fields that define a
+    run's results (how it executes aside), for the message that refuses the directory."""
+    if not isinstance(recorded, dict):
+        return f"its {RUN_CONFIG} is not a run config"
+    execution = [f"train.{name}" for name in EXECUTION_FIELDS]
+    return describe_differences([d for d in differences(recorded, to_dict(cfg)) if d[0] not in execution])
+
+
+def _other_run(run_dir: Path, why: str) -> UserError:
     return UserError(
-        f"{run_dir}: holds a different run (its {RUN_CONFIG} differs from this config); pick a new --out "
-        "directory, or delete this one to start over"
+        f"{run_dir}: holds a different run: {why}; pick a new --out directory, or delete this one to start "
+        "over"
     )
 
 
@@ -129,8 +140,8 @@ def prepare_run_dir(
     """Refuse a directory of another run (`same` as for `finished_summary`); record the resolved config
     and the data manifest."""
     config_path = run_dir / RUN_CONFIG
-    if config_path.is_file() and not same(load_yaml(config_path), cfg):
-        raise _other_run(run_dir)
+    if config_path.is_file() and not same(recorded := load_yaml(config_path), cfg):
+        raise _other_run(run_dir, run_difference(recorded, cfg))
     check_data_manifest(run_dir, manifest)
     if dist.is_main:
         atomic_write_text(config_path, dump_yaml(cfg))
