@@ -490,7 +490,8 @@ def test_dry_run_lists_validated_run_ids_and_writes_nothing(tmp_path, capsys):
     code, out, _ = run_cli(
         ["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run", "--seeds", "0,1"], capsys
     )
-    assert code == 0 and set(out.split()) == MICRO_IDS | {i.replace("seed=0", "seed=1") for i in MICRO_IDS}
+    listed = {line.split()[0] for line in out.split("\n\n")[0].splitlines()[2:]}
+    assert code == 0 and listed == MICRO_IDS | {i.replace("seed=0", "seed=1") for i in MICRO_IDS}
     assert not (tmp_path / "o").exists()
 
 
@@ -515,7 +516,7 @@ def test_sweep_logs_progress_lines_while_runs_train(tmp_path, capsys):
     base = {**MICRO["base"], "train": {**MICRO["base"]["train"], "max_steps": 400}}
     run_sweep(sweep_of([{"data.num_rules": [4]}], base=base), tmp_path / "s", workers=1, heartbeat_s=0.5)
     err = capsys.readouterr().err
-    assert "rewritelab " in err and "local backend, 1 worker processes" in err and "precision float32" in err
+    assert "rewritelab " in err and "local backend, 1 worker process x " in err and "precision float32" in err
     beats = [line for line in err.splitlines() if line.startswith("sweep 0/1") and "running:" in line]
     assert beats and re.search(r"num_rules=4\.seed=0 step \d+/400 loss \d", beats[-1])
     assert any(line.startswith("sweep 1/1 (100%)") for line in err.splitlines())

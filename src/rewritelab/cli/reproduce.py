@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rewritelab.cli.sweep import add_run_options, load_from_args, report_outcome, sweep_from_args
+from rewritelab.cli.sweep import add_run_options, dry_run, load_from_args, report_outcome, sweep_from_args
 from rewritelab.layout import DEFAULT_SWEEPS_ROOT
 
 
@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     sweep = load_from_args(args, args.preset)
     out = Path(args.out) if args.out else Path(DEFAULT_SWEEPS_ROOT) / sweep.name
+    if args.dry_run:
+        return dry_run(args, sweep, out)
     result = sweep_from_args(args, sweep, out)
     status = report_outcome(result)
     rows = reproduce_rows(result.db_path, [r.run_id for r in result.runs])

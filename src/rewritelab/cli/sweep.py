@@ -32,7 +32,6 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--out", required=True, metavar="SWEEP_DIR", help="the sweep directory")
     add_run_options(parser)
-    parser.add_argument("--dry-run", action="store_true", help="validate and list the run ids; train nothing")
     parser.set_defaults(func=run)
 
 
@@ -69,6 +68,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "computed (identical data, model and training config; repeatable)",
     )
     add_set_option(parser)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything the real command checks, then print each run (to train, finished, or "
+        "copied by --reuse) with its steps and tokens and the estimated wall time on this machine (from a "
+        "few timed training steps); write and train nothing",
+    )
 
 
 def load_from_args(args: argparse.Namespace, source: str) -> Sweep:
@@ -107,14 +113,18 @@ def report_outcome(result: SweepResult) -> int:
     return 1 if result.failed else 0
 
 
+def dry_run(args: argparse.Namespace, sweep: Sweep, out: str | os.PathLike) -> int:
+    from rewritelab.sweep import format_plan, plan_sweep
+
+    plan = plan_sweep(
+        sweep, out, backend=args.backend, workers=args.workers, ray_address=args.ray_address, reuse=args.reuse
+    )
+    print(format_plan(plan))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     sweep = load_from_args(args, args.source)
     if args.dry_run:
-        from rewritelab.sweep import expand, validate_runs
-
-        runs = expand(sweep)
-        validate_runs(runs)
-        for spec in runs:
-            print(spec.run_id)
-        return 0
+        return dry_run(args, sweep, args.out)
     return report_outcome(sweep_from_args(args, sweep, args.out))

@@ -14,7 +14,7 @@ Modules, in import order (each imports only those above it):
 from rewritelab.layout import EVAL_SPLITS, SPLITS, SUMMARY
 from rewritelab.run.checkpoint import TrainState, build_model, load_trained_model, read_checkpoint
 from rewritelab.run.config import RunConfig, TrainConfig, load_run_config, run_config_from_dict
-from rewritelab.run.device import Dist, precision
+from rewritelab.run.device import Dist, autocast_for, precision, resolve_device
 from rewritelab.run.evaluate import evaluate_run, format_summary
 from rewritelab.run.pipeline import train_run
 from rewritelab.run.rundir import check_data_manifest
@@ -47,7 +47,9 @@ __all__ = [
     "SPLITS",
     "SUMMARY",
     "Dist",
+    "autocast_for",
     "precision",
+    "resolve_device",
     "RunConfig",
     "TrainConfig",
     "TrainState",

@@ -24,6 +24,7 @@ from rewritelab.io import read_json
 from rewritelab.layout import RUN_CONFIG, SUMMARY, sweep_run_dir
 from rewritelab.lm import build_any_run_config, train_any_run
 from rewritelab.sweep.grid import RunSpec
+from rewritelab.textfmt import plural
 
 BACKENDS = ("local", "ray")
 RAY_CONNECT_TIMEOUT_S = 5.0
@@ -98,7 +99,7 @@ class LocalBackend:
         self._stopping = False
 
     def describe(self) -> str:
-        return f"local backend, {self.workers} worker processes x {self.threads} threads"
+        return f"local backend, {plural(self.workers, 'worker process')} x {plural(self.threads, 'thread')}"
 
     def run(self, runs: list[RunSpec], sweep_dir: Path) -> Iterator[Outcome]:
         pool = ThreadPoolExecutor(self.workers)
