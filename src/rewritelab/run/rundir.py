@@ -26,8 +26,10 @@ from rewritelab.layout import (
     DATA_MANIFEST,
     DATASET_MANIFEST,
     RUN_CONFIG,
+    RUNS_DIR,
     SPLITS,
     SUMMARY,
+    SWEEP_FILE,
 )
 from rewritelab.run.config import EXECUTION_FIELDS, same_run
 from rewritelab.run.device import Dist
@@ -66,6 +68,13 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     """The raw config.yaml of a run directory (either run kind), or a clear error if there is none."""
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory; give a directory written by `rewritelab train`")
+    if not (run_dir / RUN_CONFIG).is_file() and (run_dir / SWEEP_FILE).is_file():
+        runs = sorted(p.name for p in (run_dir / RUNS_DIR).glob("*") if (p / RUN_CONFIG).is_file())
+        shown = ", ".join(runs[:4]) + (f", … ({len(runs)} in all)" if len(runs) > 4 else "")
+        raise UserError(
+            f"{run_dir}: a sweep directory, not a run directory; give one of its runs, "
+            f"`{run_dir / RUNS_DIR}/ID` with ID one of: {shown or 'none yet'}"
+        )
     if not (run_dir / RUN_CONFIG).is_file():
         raise UserError(
             f"{run_dir}: not a run directory (no {RUN_CONFIG}); give a directory written by `train`"

@@ -24,6 +24,7 @@ from rewritelab.errors import UserError
 from rewritelab.lm import AnyRunConfig, build_any_run_config
 
 SWEEP_KEYS = ("preset", "description", "base", "grid", "seeds")
+RUN_SECTIONS = ("data", "model", "lm", "train")  # the sections of a run config (either kind)
 SEED_PATHS = ("data.seed", "train.seed")
 MAX_VALUE_SLUG = 40
 RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._,+=-]")
@@ -85,6 +86,11 @@ def parse_sweep(
     """Check the structure of a sweep mapping and resolve it; run configs are validated later."""
     if not isinstance(raw, dict):
         raise UserError(f"{where}: a sweep is a mapping with base:, grid: and seeds:")
+    if set(raw) & set(RUN_SECTIONS) and not set(raw) & {"base", "grid"}:
+        raise UserError(
+            f"{where}: a run config (data:, model:, train:), not a sweep: train it with `rewritelab train "
+            f"{where} --out RUN_DIR`, or put it under base: in a sweep file"
+        )
     for key in raw:
         if key not in SWEEP_KEYS:
             close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
@@ -102,6 +108,16 @@ def parse_sweep(
     seed_list = _parse_seeds(raw.get("seeds", [0]) if seeds is None else seeds, where)
     _check_overrides(overrides or [], grid)
     return Sweep(name, description, apply_overrides(base, list(overrides or [])), grid, seed_list)
+
+
+def is_sweep_file(raw: Any) -> bool:
+    """Whether parsed YAML is a sweep (base:, grid:, seeds: or include:) rather than a run config, so
+    `train` can point to `sweep`."""
+    return (
+        isinstance(raw, dict)
+        and not set(raw) & set(RUN_SECTIONS)
+        and bool(set(raw) & {*SWEEP_KEYS, "include"})
+    )
 
 
 def _parse_grid(raw: Any, where: str) -> tuple[Axis, ...]:
