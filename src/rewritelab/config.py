@@ -256,13 +256,16 @@ SECTION_NAMES = {
 }
 
 
+ABSENT = object()  # a key one of two configs lacks
+
+
 def differences(there: Any, here: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """(path, value there, value here) of every leaf where two plain configs differ, in order (a key
-    missing on one side counts as None)."""
+    missing on one side is `ABSENT` there)."""
     if isinstance(there, dict) and isinstance(here, dict):
         out = []
         for key in dict.fromkeys([*there, *here]):
-            out += differences(there.get(key), here.get(key), f"{prefix}{key}.")
+            out += differences(there.get(key, ABSENT), here.get(key, ABSENT), f"{prefix}{key}.")
         return out
     return [] if there == here else [(prefix.rstrip("."), there, here)]
 
@@ -281,6 +284,6 @@ def describe_differences(diffs: list[tuple[str, Any, Any]], skip: str = "", limi
 
 
 def _shown(value: Any) -> str:
-    if value is None:
+    if value is ABSENT:
         return "absent"
     return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))

@@ -274,6 +274,16 @@ def test_a_directory_of_another_run_is_refused_naming_what_changed(learned):
         train_run(tiny("data.num_rules=3", "train.lr=0.002"), run_dir)
 
 
+def test_more_steps_for_a_finished_run_explain_why_it_is_another_run(learned, capsys):
+    run_dir, _, _ = learned
+    args = ["train", str(TINY), "--out", str(run_dir), "--set", "train.max_steps=700"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(train.max_steps: null there, 700 here); a run is not extended" in err
+    assert "decays over its own number of steps, so a longer run is another run, trained from the" in err
+    assert "pick a new --out directory" in err
+
+
 def test_zero_steps_evaluates_the_untrained_model_as_a_baseline(learned, tmp_path):
     """max_steps 0: no optimizer step, a checkpoint of the initial weights, the usual summary — the
     untrained model's accuracy, far below the trained run's."""

@@ -133,7 +133,14 @@ def run_difference(recorded: Any, cfg: Any) -> str:
     if not isinstance(recorded, dict):
         return f"its {RUN_CONFIG} is not a run config"
     execution = [f"train.{name}" for name in EXECUTION_FIELDS]
-    return describe_differences([d for d in differences(recorded, to_dict(cfg)) if d[0] not in execution])
+    diffs = [d for d in differences(recorded, to_dict(cfg)) if d[0] not in execution]
+    why = describe_differences(diffs)
+    if diffs and {path for path, _, _ in diffs} <= {"train.max_steps", "train.epochs"}:
+        why += (
+            "; a run is not extended: its learning rate warms up and decays over its own number of steps, "
+            "so a longer run is another run, trained from the start"
+        )
+    return why
 
 
 def _other_run(run_dir: Path, why: str) -> UserError:
