@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rewritelab.cli.sweep import add_run_options, dry_run, load_from_args, report_outcome, sweep_from_args
+from rewritelab.cli.sweep import (
+    add_run_options,
+    dry_run,
+    interrupted,
+    load_from_args,
+    report_outcome,
+    sweep_from_args,
+)
 from rewritelab.layout import DEFAULT_SWEEPS_ROOT
 
 
@@ -35,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(DEFAULT_SWEEPS_ROOT) / sweep.name
     if args.dry_run:
         return dry_run(args, sweep, out)
-    result = sweep_from_args(args, sweep, out)
+    try:
+        result = sweep_from_args(args, sweep, out)
+    except KeyboardInterrupt:
+        return interrupted(args, "reproduce", args.preset, out)
     status = report_outcome(result)
     rows = reproduce_rows(result.db_path, [r.run_id for r in result.runs])
     if not rows:

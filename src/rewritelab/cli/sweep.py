@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from rewritelab.cli import add_set_option, positive_int
+from rewritelab.cli import PROG, add_set_option, positive_int
 
 if TYPE_CHECKING:
     from rewritelab.sweep import Sweep, SweepResult
@@ -97,6 +98,23 @@ def sweep_from_args(args: argparse.Namespace, sweep: Sweep, out: str | os.PathLi
     )
 
 
+def interrupted(args: argparse.Namespace, command: str, source: str, out: str | os.PathLike) -> int:
+    """Ctrl-C (or SIGTERM) on a sweep: one line with the command that resumes it (exit status 130)."""
+    words = ["rewritelab", command, source, "--out", str(out)]
+    words += ["--seeds", args.seeds] if args.seeds is not None else []
+    words += ["--backend", args.backend] if args.backend != "local" else []
+    words += ["--workers", str(args.workers)] if args.workers is not None else []
+    words += ["--ray-address", args.ray_address] if args.ray_address else []
+    words += [w for source in args.reuse for w in ("--reuse", source)]
+    words += [w for override in args.overrides for w in ("--set", override)]
+    print(
+        f"{PROG}: interrupted; finished runs are recorded and running ones checkpointed: resume with "
+        f"`{shlex.join(words)}`",
+        file=sys.stderr,
+    )
+    return 130
+
+
 def report_outcome(result: SweepResult) -> int:
     """One closing line per failed run and a tally; exit status 1 when any run failed."""
     for run_id, why in result.failed.items():
@@ -127,4 +145,8 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_from_args(args, args.source)
     if args.dry_run:
         return dry_run(args, sweep, args.out)
-    return report_outcome(sweep_from_args(args, sweep, args.out))
+    try:
+        result = sweep_from_args(args, sweep, args.out)
+    except KeyboardInterrupt:
+        return interrupted(args, "sweep", args.source, args.out)
+    return report_outcome(result)

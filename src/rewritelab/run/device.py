@@ -11,6 +11,7 @@ import torch
 
 from rewritelab import __version__
 from rewritelab.errors import UserError
+from rewritelab.textfmt import plural
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def execution_banner(device: torch.device, dtype: str) -> str:
     """One line for the top of a log: what ran, where, at which precision, on how many threads."""
     return (
         f"rewritelab {__version__}, torch {torch.__version__}: device {device}, "
-        f"precision {precision(device, dtype)}, {torch.get_num_threads()} CPU threads"
+        f"precision {precision(device, dtype)}, {plural(torch.get_num_threads(), 'CPU thread')}"
     )
 
 
