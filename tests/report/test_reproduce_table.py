@@ -29,6 +29,13 @@ def test_table_has_one_line_per_run_with_both_accuracies():
     assert "99.0% [98.0, 100.0]" in table[2] and "2.0% [0.0, 4.0]" in table[2]
 
 
+def test_the_no_op_share_has_its_own_header_and_s_one_precision():
+    table = reproduce_table([row("a", 3, 0.9, 0.1, noop=0.3), row("b", 10, 0.9, 0.1)]).splitlines()
+    assert "no-op share" in table[0]
+    assert table[2].split()[1:5] == ["3", "333.3", "uniform", "30%"]
+    assert table[3].split()[1:5] == ["10", "100", "uniform", "0%"]
+
+
 def program_row(run_id, num_rules, unseen):
     accuracy = {"test_seen": 0.9, "test_unseen": unseen, "test_unseen_strict": unseen / 2}
     accuracy["test_ood_steps"] = 0.1

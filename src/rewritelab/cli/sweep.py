@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from rewritelab.cli import PROG, add_set_option, positive_int
+from rewritelab.textfmt import plural
 
 if TYPE_CHECKING:
     from rewritelab.sweep import Sweep, SweepResult
@@ -122,7 +123,7 @@ def report_outcome(result: SweepResult) -> int:
     done = len(result.skipped) + len(result.finished)
     if result.reused:
         sources = ", ".join(sorted({str(p.parent) for p in result.reused.values()}))
-        print(f"reused {len(result.reused)} finished runs (copied from {sources})", file=sys.stderr)
+        print(f"reused {plural(len(result.reused), 'finished run')} (copied from {sources})", file=sys.stderr)
     print(
         f"{done}/{len(result.runs)} runs finished ({len(result.skipped)} already done), "
         f"{len(result.failed)} failed; results: {result.db_path}",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.report.runs import Context, _key_label, _split_points, aggregate, group
-from rewritelab.store import load_results
+from rewritelab.store import load_results, per_rule
 from rewritelab.textfmt import format_table
 
 # ---------------------------------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def reproduce_table(rows: Sequence[RunRow]) -> str:
     """A fixed-width text table: per run I, S, α, no-op share, family, seen / unseen accuracy (95% CI),
     and the accuracy on each extra split of program runs."""
     extra = [s for s in PROGRAM_COLUMNS if any(s in r.accuracy for r in rows)]
-    header = ["run", "I", "S", "alpha", "no-op", "family", "seen acc [95% CI]", "unseen acc [95% CI]"]
+    header = ["run", "I", "S", "alpha", "no-op share", "family", "seen acc [95% CI]", "unseen acc [95% CI]"]
     header += [f"{PROGRAM_COLUMNS[s]} acc [95% CI]" for s in extra]
     body = []
     for r in rows:
@@ -164,9 +164,9 @@ def reproduce_table(rows: Sequence[RunRow]) -> str:
             [
                 r.run_id,
                 _num(r.num_rules),
-                _num(r.examples_per_rule),
+                per_rule(r.examples_per_rule),
                 alpha,
-                _num(r.noop_frac),
+                "-" if r.noop_frac is None else f"{100 * r.noop_frac:g}%",
                 r.family or "-",
                 _acc_cell(r, "test_seen"),
                 _acc_cell(r, "test_unseen"),

@@ -15,7 +15,7 @@ from rewritelab.layout import EVAL_SPLITS, SPLITS, SUMMARY
 from rewritelab.run.checkpoint import TrainState, build_model, load_trained_model, read_checkpoint
 from rewritelab.run.config import RunConfig, TrainConfig, load_run_config, run_config_from_dict
 from rewritelab.run.device import Dist, autocast_for, precision, resolve_device
-from rewritelab.run.evaluate import evaluate_run, format_summary
+from rewritelab.run.evaluate import evaluate_run, format_breakdowns, format_summary
 from rewritelab.run.pipeline import train_run
 from rewritelab.run.rundir import check_data_manifest
 from rewritelab.run.scoring import (
@@ -63,6 +63,7 @@ __all__ = [
     "epoch_batches",
     "eval_steps",
     "evaluate_run",
+    "format_breakdowns",
     "format_summary",
     "frequency_bucket",
     "learning_rate",
