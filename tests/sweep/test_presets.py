@@ -192,6 +192,19 @@ def test_cli_lists_and_prints_presets(capsys):
     assert err.count("\n") == 1 and "available:" in err
 
 
+def test_a_printed_preset_keeps_only_the_comments_that_hold_for_it():
+    demo = preset_text("demo")
+    comments = [line for line in demo.splitlines() if line.startswith("#")]
+    assert not any("5000 steps" in line or "1000 examples" in line for line in comments)  # _base-cpu's notes
+    assert "2000 steps instead of 5000" in demo and "max_steps: 2000" in demo and "eval_examples: 256" in demo
+    assert comments[-1] == (
+        "# Built on _base-cpu, whose notes no longer hold: this changes train.max_steps, train.eval_every, "
+        "train.eval_examples."
+    )
+    e1 = preset_text("e1-cpu")  # changes only the grid and the seeds: the base's notes still hold
+    assert "5000 steps of 64" in e1 and "Built on" not in e1
+
+
 # --- include: ------------------------------------------------------------------------------------------
 
 
