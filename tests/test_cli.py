@@ -102,3 +102,22 @@ def test_a_file_or_name_given_to_the_wrong_command_points_to_the_right_one(tmp_p
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_tour_names_the_extras_its_commands_need_and_git_ignores_its_outputs():
+    assert {"/data/", "/runs/"} <= set((ROOT / ".gitignore").read_text().split())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tour = readme.split("## A short tour", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    needs = {
+        "--format hf": "extra hf",
+        "--backend ray": "extra ray",
+        "parquet": "extra parquet",
+        "e6-cpu": "extra lm",
+    }
+    checked = 0
+    for line in tour.splitlines():
+        for trigger, extra in needs.items():
+            if line.startswith("rewritelab") and trigger in line:
+                assert extra in line, line
+                checked += 1
+    assert checked == 5
