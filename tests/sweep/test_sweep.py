@@ -445,7 +445,7 @@ def test_reuse_copies_identical_finished_runs_and_trains_only_the_rest(tmp_path,
     (partial / "checkpoint.pt").write_bytes(b"an interrupted attempt")  # superseded by the finished twin
     code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--reuse", str(first)], capsys)
     assert code == 0, err
-    assert f"reused 1 finished runs (copied from {first / 'runs'})" in err
+    assert f"reused 1 finished run (copied from {first / 'runs'})" in err
     twin = first / "runs" / "num_rules=4.seed=0"
     assert (partial / "summary.json").read_bytes() == (twin / "summary.json").read_bytes()
     assert (partial / "checkpoint.pt").read_bytes() == (twin / "checkpoint.pt").read_bytes()

@@ -8,12 +8,11 @@ import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rewritelab.convergence import ACC_DELTA_MAX, LOSS_DROP_MAX, TAIL
 from rewritelab.io import read_json
 from rewritelab.layout import SUMMARY, sweep_run_dir
-from rewritelab.report.factors import SEEDS, show, varied_factors
+from rewritelab.report.factors import SEEDS, _sort_key, show, varied_factors
 from rewritelab.report.runs import Context, Run
 from rewritelab.report.tables import _e, _html_table
 from rewritelab.textfmt import format_duration
@@ -55,7 +54,7 @@ def config_rows(runs: Sequence[Run]) -> list[tuple[str, str, bool]]:
     varied = set(varied_factors(runs))
     rows = []
     for path in dict.fromkeys(p for r in runs for p in r.config):
-        values = sorted({r.config.get(path, "null") for r in runs}, key=_value_order)
+        values = sorted({r.config.get(path, "null") for r in runs}, key=lambda v: _sort_key(json.loads(v)))
         shown = ", ".join(show(json.loads(v)) for v in values)
         if path in SEEDS and len(values) > 1:
             rows.append((path, f"the run's seed: {shown}", False))
@@ -64,12 +63,6 @@ def config_rows(runs: Sequence[Run]) -> list[tuple[str, str, bool]]:
         else:
             rows.append((path, shown if len(values) == 1 else f"{shown} (execution only)", False))
     return rows
-
-
-def _value_order(text: str) -> tuple[Any, ...]:
-    value = json.loads(text)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return (0, value, "") if number else (1, 0, text)
 
 
 def config_html(runs: Sequence[Run]) -> str:

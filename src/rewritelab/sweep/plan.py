@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewritelab.layout import SUMMARY, sweep_run_dir
+from rewritelab.layout import LOGS_DIR, SUMMARY, sweep_run_dir
 from rewritelab.sweep.backends import LocalBackend, RayBackend, configured_threads, plan_workers, wants_cuda
 from rewritelab.sweep.cost import Costs, RunCost, wall_seconds
 from rewritelab.sweep.grid import Sweep, expand, validate_runs
@@ -62,7 +62,7 @@ def plan_sweep(
         cuda = wants_cuda(configs)
         n_workers, threads = plan_workers(max(pending, 1), workers, cuda, configured_threads(configs))
         runner = (
-            LocalBackend(n_workers, threads, sweep_dir)
+            LocalBackend(n_workers, threads, sweep_dir / LOGS_DIR)
             if backend == "local"
             else RayBackend(workers, configs, None)
         )
