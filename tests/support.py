@@ -15,6 +15,7 @@ import json
 import math
 import string
 from collections.abc import Iterable
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +337,53 @@ def lm_config(model: Path, **train) -> dict:
             "checkpoint_every": 10, "device": "cpu", "threads": 1, "progress": "none", **train,
         },
     }  # fmt: skip
+
+
+class Page(HTMLParser):
+    """A report.html read back: per section (the id of its <h2>, "" before the first) its paragraphs'
+    text, its tables (rows of (row class, cell texts)) and its images' alt texts."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.sections: dict[str, dict[str, list]] = {}
+        self._section = self._new("")
+        self._text: list[str] | None = None
+        self._row: tuple[str, list[str]] | None = None
+        self.feed(text)
+
+    def _new(self, name: str) -> dict[str, list]:
+        return self.sections.setdefault(name, {"paragraphs": [], "tables": [], "images": []})
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = dict(attrs)
+        if tag == "h2":
+            self._section = self._new(attr.get("id") or "")
+        elif tag == "table":
+            self._section["tables"].append([])
+        elif tag == "tr":
+            self._row = (attr.get("class") or "", [])
+        elif tag in ("td", "th", "p"):
+            self._text = []
+        elif tag == "img":
+            self._section["images"].append(attr.get("alt") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._row is not None and self._text is not None:
+            self._row[1].append("".join(self._text).strip())
+            self._text = None
+        elif tag == "p" and self._text is not None:
+            self._section["paragraphs"].append("".join(self._text).strip())
+            self._text = None
+        elif tag == "tr" and self._row is not None:
+            self._section["tables"][-1].append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def text(self, section: str) -> str:
+        return " ".join(self.sections[section]["paragraphs"])
+
+    def table(self, section: str, index: int = 0) -> list[tuple[str, list[str]]]:
+        return self.sections[section]["tables"][index]

@@ -10,6 +10,7 @@ import pytest
 
 import rewritelab
 from rewritelab.cli import main
+from support import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,3 +74,50 @@ def test_reproduce_help_shows_a_plain_percent(capsys):
         main(["reproduce", "--help"])
     out = capsys.readouterr().out
     assert "95% CI" in out and "%%" not in out
+
+
+def test_a_file_or_name_given_to_the_wrong_command_points_to_the_right_one(tmp_path, capsys):
+    from rewritelab.sweep import preset_text
+
+    sweep_file = tmp_path / "mine.yaml"
+    sweep_file.write_text(preset_text("demo"))
+    sweep_dir = tmp_path / "sweep"
+    for run_id in ("num_rules=10.seed=0", "num_rules=100.seed=0"):
+        (sweep_dir / "runs" / run_id).mkdir(parents=True)
+        (sweep_dir / "runs" / run_id / "config.yaml").write_text(TINY.read_text())
+    (sweep_dir / "sweep.yaml").write_text("preset: demo\n")
+    out = str(tmp_path / "out")
+    cases = [
+        (["train", str(sweep_file), "--out", out], f"a sweep file (base:, grid:, seeds:), not a run config: "
+         f"run it with `rewritelab sweep {sweep_file} --out SWEEP_DIR`"),
+        (["train", "e1-cpu", "--out", out], "e1-cpu: a preset, not a run config file: run it with "
+         "`rewritelab sweep e1-cpu --out runs/e1-cpu`"),
+        (["sweep", str(TINY), "--out", out], f"a run config (data:, model:, train:), not a sweep: train it "
+         f"with `rewritelab train {TINY} --out RUN_DIR`"),
+        (["evaluate", str(sweep_dir)], f"{sweep_dir}: a sweep directory, not a run directory; give one of "
+         f"its runs, `{sweep_dir / 'runs'}/ID` with ID one of: num_rules=10.seed=0, num_rules=100.seed=0"),
+    ]  # fmt: skip
+    for args, message in cases:
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_tour_names_the_extras_its_commands_need_and_git_ignores_its_outputs():
+    assert {"/data/", "/runs/"} <= set((ROOT / ".gitignore").read_text().split())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tour = readme.split("## A short tour", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    needs = {
+        "--format hf": "extra hf",
+        "--backend ray": "extra ray",
+        "parquet": "extra parquet",
+        "e6-cpu": "extra lm",
+    }
+    checked = 0
+    for line in tour.splitlines():
+        for trigger, extra in needs.items():
+            if line.startswith("rewritelab") and trigger in line:
+                assert extra in line, line
+                checked += 1
+    assert checked == 5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rewritelab.textfmt import Progress, format_duration, format_table, progress_mode
+from rewritelab.textfmt import Progress, format_duration, format_table, plural, progress_mode
 
 
 def test_format_duration_rounds_and_switches_to_hours():
@@ -47,3 +47,11 @@ def test_none_mode_prints_nothing(capsys):
     bar.message("hello")
     bar.close()
     assert capsys.readouterr().err == ""
+
+
+def test_counts_read_in_the_singular_for_one():
+    assert [plural(n, "run") for n in (0, 1, 2)] == ["0 runs", "1 run", "2 runs"]
+    assert (
+        plural(1, "worker process") == "1 worker process"
+        and plural(4, "worker process") == "4 worker processes"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import re
 import types
 import typing
@@ -261,3 +262,47 @@ def to_dict(obj: Any) -> Any:
 
 def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(to_dict(obj), sort_keys=False, default_flow_style=None)
+
+
+# What differs between two configs, for the messages that refuse a directory holding another run or sweep.
+SECTION_NAMES = {
+    "data": "the data",
+    "model": "the model",
+    "lm": "the model",
+    "train": "the training settings",
+    "grid": "the grid",
+    "preset": "the preset name",
+}
+
+
+ABSENT = object()  # a key one of two configs lacks
+
+
+def differences(there: Any, here: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(path, value there, value here) of every leaf where two plain configs differ, in order (a key
+    missing on one side is `ABSENT` there)."""
+    if isinstance(there, dict) and isinstance(here, dict):
+        out = []
+        for key in dict.fromkeys([*there, *here]):
+            out += differences(there.get(key, ABSENT), here.get(key, ABSENT), f"{prefix}{key}.")
+        return out
+    return [] if there == here else [(prefix.rstrip("."), there, here)]
+
+
+def describe_differences(diffs: list[tuple[str, Any, Any]], skip: str = "", limit: int = 3) -> str:
+    """`the data changed (data.num_rules: 100 there, 200 here)`: which sections changed and the first
+    `limit` fields that did; `skip` is a path prefix left out of the names (e.g. `base.`)."""
+    if not diffs:
+        return "nothing that defines its results differs"
+    paths = [path.removeprefix(skip) for path, _, _ in diffs]
+    sections = list(dict.fromkeys(SECTION_NAMES.get(p.split(".")[0], p.split(".")[0]) for p in paths))
+    what = " and ".join([", ".join(sections[:-1]), sections[-1]] if len(sections) > 1 else sections)
+    shown = [f"{p}: {_shown(a)} there, {_shown(b)} here" for p, (_, a, b) in zip(paths, diffs, strict=True)]
+    more = f"; {len(shown) - limit} more" if len(shown) > limit else ""
+    return f"{what} changed ({'; '.join(shown[:limit])}{more})"
+
+
+def _shown(value: Any) -> str:
+    if value is ABSENT:
+        return "absent"
+    return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))

@@ -25,6 +25,13 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def plural(n: int, word: str) -> str:
+    """`1 run`, `2 runs`, `1 worker process`, `2 worker processes`, `1 thread`."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}es" if word.endswith(("s", "sh", "ch", "x")) else f"{n} {word}s"
+
+
 def format_table(
     header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] | None = None, rule: bool = True
 ) -> str:

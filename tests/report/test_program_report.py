@@ -40,10 +40,11 @@ def cell_means(sweep: Path, split: str, breakdown: str, **where) -> dict[int, fl
 def test_a_program_sweep_gets_the_e1_steps_and_k_figures(sweep):
     report = build_report(sweep)
     stems = {p.stem for p in report.parent.glob("*.png")}
-    assert stems == {"e1_rules", "program_steps", "program_k", "learning_curves"}
-    assert "number of training programs P" in (report.parent / "learning_curves.svg").read_text()
+    assert stems == {"e1_rules", "program_steps", "program_k", "learning_curves", "loss_curves"}
+    assert "P = 5000" in (report.parent / "learning_curves.svg").read_text()  # a legend entry per P
     page = report.read_text(encoding="utf-8")
-    assert "rules per program k" in page and "answer format" in page and "trace acc" in page
+    assert "Programs: rules per program" in page and "data.family.answer" in page and "trace acc" in page
+    assert "Unseen-program accuracy (k = 2, final answers) rises from" in page and "execute Markov" in page
 
 
 def test_a_rule_sweep_gets_no_program_figure(tmp_path):

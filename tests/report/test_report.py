@@ -44,13 +44,13 @@ from support import (
     make_sweep,
 )
 
-ALL = {"e1_rules", "e2_noop", "e3_alpha", "e4_family", "e5_occurrences", "learning_curves"}
+CURVES = ("learning_curves", "loss_curves")  # drawn whenever the runs' metrics.jsonl are at hand
 CASES = {
-    "e1": (e1_points(), {"e1_rules", "learning_curves"}),
-    "e2": (e2_points(), {"e1_rules", "e2_noop", "learning_curves"}),
-    "e3": (e3_points(), {"e1_rules", "e3_alpha", "learning_curves"}),
-    "e4": (e4_points(), {"e1_rules", "e4_family", "learning_curves"}),
-    "e5": (e5_points(), {"e1_rules", "e5_occurrences", "learning_curves"}),
+    "e1": (e1_points(), {"e1_rules", *CURVES}),
+    "e2": (e2_points(), {"e1_rules", "e2_noop", *CURVES}),
+    "e3": (e3_points(), {"e1_rules", "e3_alpha", *CURVES}),
+    "e4": (e4_points(), {"e1_rules", "e4_family", *CURVES}),
+    "e5": (e5_points(), {"e1_rules", "e5_occurrences", *CURVES}),
 }
 
 
@@ -94,7 +94,7 @@ def test_each_sweep_gets_the_figures_of_what_it_varies(reports, name):
 def test_a_sweep_that_varies_nothing_gets_learning_curves_and_the_table(tmp_path):
     sweep = make_sweep(tmp_path / "one", [{"num_rules": 100}], seeds=(0,))
     report = build_report(sweep)
-    assert figures_in(report.parent) == {"learning_curves"}
+    assert figures_in(report.parent) == set(CURVES)
     assert "num_rules=100.seed=0" in report.read_text()
 
 
@@ -306,7 +306,7 @@ def test_a_csv_export_gives_the_same_figures_without_learning_curves(sweeps, rep
     export(sweeps["e4"], "csv", csv)
     report = build_report(csv)
     assert report.parent == tmp_path / "e4-report"
-    assert figures_in(report.parent) == CASES["e4"][1] - {"learning_curves"}
+    assert figures_in(report.parent) == CASES["e4"][1] - set(CURVES)
     for stem in ("e1_rules", "e4_family"):
         assert (report.parent / f"{stem}.svg").read_bytes() == (
             reports["e4"].parent / f"{stem}.svg"

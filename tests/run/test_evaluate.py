@@ -20,6 +20,7 @@ from rewritelab.data import generate_dataset
 from rewritelab.run import (
     BREAKDOWNS,
     bootstrap_ci,
+    format_summary,
     frequency_bucket,
     load_run_config,
     load_trained_model,
@@ -92,8 +93,11 @@ def test_breakdowns_partition_each_split(partial):
     assert set(summary["breakdown"]["test_seen"]["occurrences"]) == {"0", "1", "2"}
 
 
-def test_summary_records_interval_training_config_and_version(partial):
+def test_summary_records_interval_training_config_version_and_machine(partial):
+    from rewritelab.run.device import machine
+
     _, summary, cfg, _ = partial
+    assert summary["machine"] == machine() and f"torch {torch.__version__}" in summary["machine"]
     for name in ("test_seen", "test_unseen"):
         lo, hi = summary["ci95"][name]
         assert 0 <= lo <= summary["accuracy"][name] <= hi <= 1
@@ -141,6 +145,44 @@ def test_cli_reevaluation_rewrites_the_same_bytes(partial, capsys):
     out = capsys.readouterr().out
     assert "test_seen" in out and "test_unseen" in out
     assert [f.read_bytes() for f in files] == before
+
+
+def test_cli_prints_percent_breakdowns_and_where_the_files_went(partial, capsys):
+    run_dir, _, _, _ = partial
+    assert main(["evaluate", str(run_dir), "--progress", "none"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    accuracy, (low, high) = summary["accuracy"]["test_unseen"], summary["ci95"]["test_unseen"]
+    line = next(line for line in out.splitlines() if line.startswith("test_unseen "))
+    assert line.split() == [
+        "test_unseen",
+        f"{100 * accuracy:.1f}%",
+        f"[{100 * low:.1f},",
+        f"{100 * high:.1f}]",
+        "100",
+    ]
+    noop = summary["breakdown"]["test_unseen"]["noop"]
+    cells = f"applied: {100 * noop['false']['accuracy']:.1f}% ({noop['false']['n']}), "
+    cells += f"no-op: {100 * noop['true']['accuracy']:.1f}% ({noop['true']['n']})"
+    assert any(
+        line.split()[:2] == ["test_unseen", "noop"] and line.endswith(cells) for line in out.splitlines()
+    )
+    assert (
+        f"predictions: {run_dir}/predictions/test_seen.jsonl, {run_dir}/predictions/test_unseen.jsonl" in out
+    )
+    assert f": {run_dir}/summary.json" in out
+
+
+def test_the_summary_table_aligns_long_split_names():
+    ci = {"test_seen": [0.5, 0.7], "test_unseen_strict": [0.01, 0.03]}
+    table = format_summary({"accuracy": {"test_seen": 0.6, "test_unseen_strict": 0.02}, "ci95": ci,
+                            "n": {"test_seen": 100, "test_unseen_strict": 1000}})  # fmt: skip
+    header, rule, *rows = table.splitlines()
+    assert rows == [
+        "test_seen              60.0%  [50.0, 70.0]   100",
+        "test_unseen_strict      2.0%  [1.0, 3.0]    1000",
+    ]
+    assert len({len(line) for line in (header, rule, *rows)}) == 1
 
 
 def test_cli_one_split_keeps_the_others(partial, capsys):

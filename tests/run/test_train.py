@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import time
 
 import numpy as np
@@ -271,6 +272,7 @@ def test_run_directory_holds_config_manifest_metrics_checkpoint_summary(learned)
         "train",
         "config",
         "code_version",
+        "machine",
         "finished_at",
     }
     assert (run_dir / "predictions" / "test_unseen.jsonl").is_file()
@@ -294,10 +296,24 @@ def test_a_package_upgrade_does_not_orphan_the_run(learned):
         check_data_manifest(run_dir, {**manifest, "counts": {}})
 
 
-def test_a_directory_of_another_run_is_refused(learned):
+def test_a_directory_of_another_run_is_refused_naming_what_changed(learned):
     run_dir, _, _ = learned
-    with pytest.raises(UserError, match="pick a new --out"):
+    why = "holds a different run: the training settings changed (train.lr: 0.005 there, 0.002 here); pick"
+    with pytest.raises(UserError, match=re.escape(why)):
         train_run(tiny("train.lr=0.002"), run_dir)
+    why = "the data and the training settings changed (data.num_rules: 2 there, 3 here; train.lr: 0.005"
+    with pytest.raises(UserError, match=re.escape(why)):
+        train_run(tiny("data.num_rules=3", "train.lr=0.002"), run_dir)
+
+
+def test_more_steps_for_a_finished_run_explain_why_it_is_another_run(learned, capsys):
+    run_dir, _, _ = learned
+    args = ["train", str(TINY), "--out", str(run_dir), "--set", "train.max_steps=700"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(train.max_steps: null there, 700 here); a run is not extended" in err
+    assert "decays over its own number of steps, so a longer run is another run, trained from the" in err
+    assert "pick a new --out directory" in err
 
 
 def test_zero_steps_evaluates_the_untrained_model_as_a_baseline(learned, tmp_path):

@@ -292,14 +292,29 @@ def test_exports_do_not_depend_on_the_order_runs_were_recorded(tmp_path, permuta
 def test_markdown_export_is_a_readable_table(sweep):
     text = export(sweep, "markdown")
     lines = text.splitlines()
-    assert lines[0].startswith("| run ") and "accuracy [95% CI]" in lines[0]
+    assert lines[0].startswith("| run ") and "accuracy % [95% CI]" in lines[0]
     assert set(lines[1]) <= {"|", "-"}
     assert len(lines) == 2 + 12 * 2 * 2
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     frame = load_results(sweep)
     first = frame.iloc[0]
-    assert f"{first['accuracy']:.3f} [{first['ci_low']:.3f}, {first['ci_high']:.3f}]" in lines[2]
+    pct = [f"{100 * first[c]:.1f}" for c in ("accuracy", "ci_low", "ci_high")]
+    assert f"{pct[0]} [{pct[1]}, {pct[2]}]" in lines[2]  # percent for a person; the CSV keeps fractions
     assert "uniform" in text and "| 0.03 " in text
+
+
+def test_markdown_headers_are_unique_and_s_has_one_precision(tmp_path):
+    noops = make_sweep(
+        tmp_path / "e2", [{"noop_frac": 0.3, "num_rules": i} for i in (3, 30, 300)], seeds=(0,)
+    )
+    lines = export(noops, "markdown").splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert len(set(header)) == len(header) and {"no-op share %", "no-op acc %", "applied acc %"} <= set(
+        header
+    )
+    column = header.index("S")
+    assert [line.strip("|").split("|")[column].strip() for line in lines[2::2]] == ["6666.7", "666.7", "66.7"]
+    assert "| 30 " in lines[2]  # the no-op share in percent
 
 
 def test_markdown_splits_accuracy_into_applied_and_noop_only_when_runs_have_noops(sweep, tmp_path):
@@ -307,13 +322,13 @@ def test_markdown_splits_accuracy_into_applied_and_noop_only_when_runs_have_noop
     noops = make_sweep(tmp_path / "e2", e2_points())
     lines = export(noops, "markdown").splitlines()
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert header[-2:] == ["applied", "no-op"]
+    assert header[-2:] == ["applied acc %", "no-op acc %"]
     frame = load_results(noops)
     for line, row in zip(lines[2:], frame.itertuples(index=False), strict=True):
         cells = [c.strip() for c in line.strip("|").split("|")]
         noop = json.loads(row.breakdown_json)["noop"]
-        assert cells[-2] == f"{noop['false']['accuracy']:.3f}"
-        assert cells[-1] == (f"{noop['true']['accuracy']:.3f}" if "true" in noop else "-")
+        assert cells[-2] == f"{100 * noop['false']['accuracy']:.1f}"
+        assert cells[-1] == (f"{100 * noop['true']['accuracy']:.1f}" if "true" in noop else "-")
 
 
 def test_the_convergence_judgement_is_a_column_and_a_table_cell(tmp_path):

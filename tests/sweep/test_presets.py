@@ -14,7 +14,8 @@ import yaml
 from rewritelab.cli import main
 from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.lm import LMRunConfig, build_any_run_config
-from rewritelab.sweep import available_presets, expand, load_sweep, preset_names, preset_text
+from rewritelab.sweep import available_presets, expand, load_sweep, preset_names, preset_text, sweep_estimate
+from rewritelab.textfmt import format_duration
 
 NAMES = preset_names()
 EXPERIMENTS = ["e1", "e2", "e3", "e4", "e5"]
@@ -177,11 +178,31 @@ def test_cli_lists_and_prints_presets(capsys):
     out = capsys.readouterr().out
     for name, description in available_presets().items():
         assert f"{name}" in out and description in out
+    table, note = out.split("\n\n")
+    assert table.splitlines()[0].split() == ["preset", "runs", "steps", "est.", "time*", "description"]
+    rows = {line.split()[0]: line.split()[1:4] for line in table.splitlines()[2:]}
+    runs, steps, wall, _ = sweep_estimate(load_sweep("e1-cpu"))
+    assert rows["e1-cpu"] == ["18", "90,000", f"~{format_duration(wall)}"] and runs == 18 and steps == 90_000
+    assert rows["e1-paper"][2] == "-"  # nothing measured for the GPU model
+    assert note.startswith("* Estimated for this machine") and "12,900 tokens/s per run" in note
     assert main(["presets", "demo"]) == 0
     assert yaml.safe_load(capsys.readouterr().out) == yaml.safe_load(preset_text("demo"))
     assert main(["presets", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "available:" in err
+
+
+def test_a_printed_preset_keeps_only_the_comments_that_hold_for_it():
+    demo = preset_text("demo")
+    comments = [line for line in demo.splitlines() if line.startswith("#")]
+    assert not any("5000 steps" in line or "1000 examples" in line for line in comments)  # _base-cpu's notes
+    assert "2000 steps instead of 5000" in demo and "max_steps: 2000" in demo and "eval_examples: 256" in demo
+    assert comments[-1] == (
+        "# Built on _base-cpu, whose notes no longer hold: this changes train.max_steps, train.eval_every, "
+        "train.eval_examples."
+    )
+    e1 = preset_text("e1-cpu")  # changes only the grid and the seeds: the base's notes still hold
+    assert "5000 steps of 64" in e1 and "Built on" not in e1
 
 
 # --- include: ------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from rewritelab.cli import main
 from rewritelab.errors import UserError
 from rewritelab.io import read_json
+from rewritelab.report import headline_of
 from rewritelab.sweep import (
     Sweep,
     expand,
@@ -396,18 +397,18 @@ def test_killed_sweep_resumes_to_one_row_per_run_and_split(tmp_path, capsys):
     code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--set", "train.lr=0.01"], capsys)
     assert code == 2 and "holds a different sweep" in err and len(err.strip().splitlines()) == 1
 
-    # reproduce reuses the finished runs: table, contrast sentence, report
+    # reproduce reuses the finished runs: table, the report's headline, report
     code, out_text, err = run_cli(["reproduce", str(path), "--out", str(out)], capsys)
     assert code == 0, err
     lines = out_text.strip().splitlines()
     assert lines[2].startswith("num_rules=4.seed=0  4  100") and lines[3].startswith(
         "num_rules=8.seed=0  8  50"
     )
-    assert re.match(
-        r"Unseen-rule accuracy .* with 4 rules .* with 8 rules at the same budget of 400 ", lines[4]
-    )
+    pattern = r"Unseen-rule accuracy .* at I = 4 .* at I = 8, at the same budget of 400 training examples\.$"
+    assert re.match(pattern, lines[4])
+    assert lines[4:-1] == headline_of(out) and any("bootstrap interval" in line for line in lines)
     assert (
-        lines[5] == f"report: {out / 'report' / 'report.html'}" and (out / "report" / "report.html").exists()
+        lines[-1] == f"report: {out / 'report' / 'report.html'}" and (out / "report" / "report.html").exists()
     )
 
 
@@ -448,7 +449,7 @@ def test_reuse_copies_identical_finished_runs_and_trains_only_the_rest(tmp_path,
     (partial / "checkpoint.pt").write_bytes(b"an interrupted attempt")  # superseded by the finished twin
     code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--reuse", str(first)], capsys)
     assert code == 0, err
-    assert f"reused 1 finished runs (copied from {first / 'runs'})" in err
+    assert f"reused 1 finished run (copied from {first / 'runs'})" in err
     twin = first / "runs" / "num_rules=4.seed=0"
     assert (partial / "summary.json").read_bytes() == (twin / "summary.json").read_bytes()
     assert (partial / "checkpoint.pt").read_bytes() == (twin / "checkpoint.pt").read_bytes()
@@ -493,7 +494,8 @@ def test_dry_run_lists_validated_run_ids_and_writes_nothing(tmp_path, capsys):
     code, out, _ = run_cli(
         ["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run", "--seeds", "0,1"], capsys
     )
-    assert code == 0 and set(out.split()) == MICRO_IDS | {i.replace("seed=0", "seed=1") for i in MICRO_IDS}
+    listed = {line.split()[0] for line in out.split("\n\n")[0].splitlines()[2:]}
+    assert code == 0 and listed == MICRO_IDS | {i.replace("seed=0", "seed=1") for i in MICRO_IDS}
     assert not (tmp_path / "o").exists()
 
 
@@ -518,7 +520,7 @@ def test_sweep_logs_progress_lines_while_runs_train(tmp_path, capsys):
     base = {**MICRO["base"], "train": {**MICRO["base"]["train"], "max_steps": 400}}
     run_sweep(sweep_of([{"data.num_rules": [4]}], base=base), tmp_path / "s", workers=1, heartbeat_s=0.5)
     err = capsys.readouterr().err
-    assert "rewritelab " in err and "local backend, 1 worker processes" in err and "precision float32" in err
+    assert "rewritelab " in err and "local backend, 1 worker process x " in err and "precision float32" in err
     beats = [line for line in err.splitlines() if line.startswith("sweep 0/1") and "running:" in line]
     assert beats and re.search(r"num_rules=4\.seed=0 step \d+/400 loss \d", beats[-1])
     assert any(line.startswith("sweep 1/1 (100%)") for line in err.splitlines())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rewritelab.cli import positive_int
 from rewritelab.textfmt import PROGRESS_MODES
@@ -14,7 +15,9 @@ def register(subparsers) -> None:
         help="re-evaluate a trained run (from scratch or lm:): exact match, breakdowns, predictions, "
         "summary.json",
         description="Score the run's checkpoint on its test splits (greedy exact match of the whole "
-        "answer), rewrite RUN_DIR/predictions/SPLIT.jsonl and RUN_DIR/summary.json, and print a table.",
+        "answer), rewrite RUN_DIR/predictions/SPLIT.jsonl and RUN_DIR/summary.json, and print the accuracy "
+        "with its 95% interval, the breakdowns (applied / no-op, rule frequency, occurrences, …) and where "
+        "the predictions and the summary went.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rewritelab train`")
     parser.add_argument("--data", metavar="DIR", help="the dataset directory the run was trained on, if any")
@@ -42,8 +45,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from rewritelab.layout import SUMMARY, predictions_file
     from rewritelab.lm import evaluate_any_run
-    from rewritelab.run import format_summary
+    from rewritelab.run import format_breakdowns, format_summary
 
     summary = evaluate_any_run(
         args.run_dir,
@@ -52,4 +56,8 @@ def run(args: argparse.Namespace) -> None:
         progress=args.progress,
         max_examples=args.max_test_examples,
     )
-    print(format_summary(summary))
+    run_dir = Path(args.run_dir)
+    scored = args.splits or list(summary["accuracy"])
+    print(format_summary(summary), format_breakdowns(summary), sep="\n\n")
+    print(f"\npredictions: {', '.join(str(predictions_file(run_dir, split)) for split in scored)}")
+    print(f"summary (accuracy, intervals, breakdowns, config): {run_dir / SUMMARY}")

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rewritelab.cli.sweep import add_run_options, load_from_args, report_outcome, sweep_from_args
+from rewritelab.cli.sweep import (
+    add_run_options,
+    dry_run,
+    interrupted,
+    load_from_args,
+    report_outcome,
+    sweep_from_args,
+)
 from rewritelab.layout import DEFAULT_SWEEPS_ROOT
 
 
@@ -15,7 +22,8 @@ def register(subparsers) -> None:
         help="run a preset end to end: sweep, report, summary table",
         description="Run every run of the preset (resuming where a previous call stopped), draw the report, "
         "and print one line per run (I, S, alpha, no-op share, family, seen / unseen accuracy with 95% CI) "
-        "and, when the number of rules varies, the measured accuracy contrast.",
+        "and the report's headline: the measured accuracy contrast with its 95% interval and the cautions "
+        "that apply.",
     )
     parser.add_argument(
         "preset",
@@ -28,18 +36,23 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.report import build_report, contrast_sentences, reproduce_rows, reproduce_table
+    from rewritelab.report import build_report, headline_of, reproduce_rows, reproduce_table
 
     sweep = load_from_args(args, args.preset)
     out = Path(args.out) if args.out else Path(DEFAULT_SWEEPS_ROOT) / sweep.name
-    result = sweep_from_args(args, sweep, out)
+    if args.dry_run:
+        return dry_run(args, sweep, out)
+    try:
+        result = sweep_from_args(args, sweep, out)
+    except KeyboardInterrupt:
+        return interrupted(args, "reproduce", args.preset, out)
     status = report_outcome(result)
     rows = reproduce_rows(result.db_path, [r.run_id for r in result.runs])
     if not rows:
         return status or 1
     report = build_report(out)
     print(reproduce_table(rows))
-    for sentence in contrast_sentences(sweep, rows):
+    for sentence in headline_of(result.db_path):
         print(sentence)
     print(f"report: {report}")
     return status

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from rewritelab.cli import add_set_option, add_track_option, positive_int
+from rewritelab.cli import PROG, add_set_option, add_track_option, positive_int
+from rewritelab.textfmt import plural
 
 if TYPE_CHECKING:
     from rewritelab.sweep import Sweep, SweepResult
@@ -38,7 +40,6 @@ def register(subparsers) -> None:
         "process writes it",
     )
     add_run_options(parser)
-    parser.add_argument("--dry-run", action="store_true", help="validate and list the run ids; train nothing")
     parser.set_defaults(func=run)
 
 
@@ -76,6 +77,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     add_set_option(parser)
     add_track_option(parser)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything the real command checks, then print each run (to train, finished, or "
+        "copied by --reuse) with its steps and tokens and the estimated wall time on this machine (from a "
+        "few timed training steps); write and train nothing",
+    )
 
 
 def load_from_args(args: argparse.Namespace, source: str) -> Sweep:
@@ -98,6 +106,23 @@ def sweep_from_args(args: argparse.Namespace, sweep: Sweep, out: str | os.PathLi
     )
 
 
+def interrupted(args: argparse.Namespace, command: str, source: str, out: str | os.PathLike) -> int:
+    """Ctrl-C (or SIGTERM) on a sweep: one line with the command that resumes it (exit status 130)."""
+    words = ["rewritelab", command, source, "--out", str(out)]
+    words += ["--seeds", args.seeds] if args.seeds is not None else []
+    words += ["--backend", args.backend] if args.backend != "local" else []
+    words += ["--workers", str(args.workers)] if args.workers is not None else []
+    words += ["--ray-address", args.ray_address] if args.ray_address else []
+    words += [w for source in args.reuse for w in ("--reuse", source)]
+    words += [w for override in args.overrides for w in ("--set", override)]
+    print(
+        f"{PROG}: interrupted; finished runs are recorded and running ones checkpointed: resume with "
+        f"`{shlex.join(words)}`",
+        file=sys.stderr,
+    )
+    return 130
+
+
 def report_outcome(result: SweepResult) -> int:
     """One closing line per failed run and a tally; exit status 1 when any run failed."""
     for run_id, why in result.failed.items():
@@ -105,7 +130,7 @@ def report_outcome(result: SweepResult) -> int:
     done = len(result.skipped) + len(result.finished)
     if result.reused:
         sources = ", ".join(sorted({str(p.parent) for p in result.reused.values()}))
-        print(f"reused {len(result.reused)} finished runs (copied from {sources})", file=sys.stderr)
+        print(f"reused {plural(len(result.reused), 'finished run')} (copied from {sources})", file=sys.stderr)
     print(
         f"{done}/{len(result.runs)} runs finished ({len(result.skipped)} already done), "
         f"{len(result.failed)} failed; results: {result.db_path}",
@@ -114,14 +139,22 @@ def report_outcome(result: SweepResult) -> int:
     return 1 if result.failed else 0
 
 
+def dry_run(args: argparse.Namespace, sweep: Sweep, out: str | os.PathLike) -> int:
+    from rewritelab.sweep import format_plan, plan_sweep
+
+    plan = plan_sweep(
+        sweep, out, backend=args.backend, workers=args.workers, ray_address=args.ray_address, reuse=args.reuse
+    )
+    print(format_plan(plan))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     sweep = load_from_args(args, args.source)
     if args.dry_run:
-        from rewritelab.sweep import expand, validate_runs
-
-        runs = expand(sweep)
-        validate_runs(runs)
-        for spec in runs:
-            print(spec.run_id)
-        return 0
-    return report_outcome(sweep_from_args(args, sweep, args.out))
+        return dry_run(args, sweep, args.out)
+    try:
+        result = sweep_from_args(args, sweep, args.out)
+    except KeyboardInterrupt:
+        return interrupted(args, "sweep", args.source, args.out)
+    return report_outcome(result)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rewritelab.cli import PROG, add_set_option, add_track_option, positive_int
+from rewritelab.errors import UserError
 from rewritelab.textfmt import PROGRESS_MODES
 
 
@@ -48,15 +50,34 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def read_run_config_file(path: str) -> dict:
+    """The run config at `path`; a preset name or a sweep file says to use `rewritelab sweep`."""
+    from rewritelab.config import load_yaml
+    from rewritelab.sweep import is_sweep_file, preset_names
+
+    if not Path(path).exists() and path in preset_names():
+        raise UserError(
+            f"{path}: a preset, not a run config file: run it with `rewritelab sweep {path} --out "
+            f"runs/{path}` (`rewritelab presets {path}` prints it)"
+        )
+    raw = load_yaml(path)
+    if is_sweep_file(raw):
+        raise UserError(
+            f"{path}: a sweep file (base:, grid:, seeds:), not a run config: run it with `rewritelab sweep "
+            f"{path} --out SWEEP_DIR`"
+        )
+    return raw
+
+
 def run(args: argparse.Namespace) -> int:
-    from rewritelab.config import apply_overrides, load_yaml
+    from rewritelab.config import apply_overrides
     from rewritelab.lm import build_any_run_config, train_any_run
     from rewritelab.run import TrainingInterrupted, format_summary
 
     overrides = list(args.overrides)
     if args.max_test_examples is not None:
         overrides.append(f"train.test_examples={args.max_test_examples}")
-    raw = apply_overrides(load_yaml(args.config), overrides)
+    raw = apply_overrides(read_run_config_file(args.config), overrides)
     try:
         summary = train_any_run(build_any_run_config(raw), args.out, args.data, args.progress)
     except TrainingInterrupted as e:

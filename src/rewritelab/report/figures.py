@@ -13,7 +13,6 @@ from typing import Any
 
 from rewritelab.layout import EVAL_SPLITS
 from rewritelab.report.runs import (
-    NUMERIC,
     Context,
     Run,
     _key_label,
@@ -23,6 +22,7 @@ from rewritelab.report.runs import (
     label,
     wilson,
 )
+from rewritelab.report.style import line_colours
 from rewritelab.report.tables import occurrence_tables
 
 SPLITS = tuple(reversed(EVAL_SPLITS))  # unseen first: the claim
@@ -35,38 +35,10 @@ SPLIT_TITLES = {
 }
 # The splits of the accuracy-vs-number-of-instructions figure, when some run has them.
 RULES_PANELS = ("test_unseen", "test_unseen_strict", "test_seen")
-DPI = 100
-RC = {
-    "svg.hashsalt": "rewritelab",
-    "figure.dpi": DPI,
-    "savefig.dpi": DPI,
-    "font.size": 9,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.fontsize": 8,
-    "legend.frameon": False,
-}
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Drawing helpers
-
-
-def _colours(n: int, sequential: bool) -> list[Any]:
-    from matplotlib import colormaps
-
-    if sequential and n > 1:
-        cmap = colormaps["viridis"]
-        return [cmap(0.85 * i / (n - 1)) for i in range(n)]
-    cmap = colormaps["tab10"]
-    return [cmap(i % 10) for i in range(n)]
-
-
-def _line_colours(conds: Sequence[str], n: int) -> list[Any]:
-    """One colour per line; a sequential map when the lines are the values of one numeric condition."""
-    return _colours(n, sequential=len(conds) == 1 and conds[0] in NUMERIC)
 
 
 def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
@@ -91,9 +63,13 @@ def split_title(split: str, symbol: str) -> str:
     return title.replace("rules", "programs") if symbol == "P" else title
 
 
-def _accuracy_axis(ax, title: str) -> None:
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_ylabel("accuracy")
+def _accuracy_axis(ax, title: str, axis: str = "y") -> None:
+    """Accuracy from 0 to 100 % (values stay fractions; only the ticks read as percent)."""
+    from matplotlib.ticker import PercentFormatter
+
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(-0.03 if axis == "y" else 0.0, 1.03)
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0))
+    (ax.set_ylabel if axis == "y" else ax.set_xlabel)("accuracy")
     ax.set_title(title)
 
 
@@ -114,7 +90,7 @@ def figure_rules(ctx: Context):
         return None
     lines = [c for c in ctx.varying if c != "num_rules"]
     groups = group(ctx.runs, lines)
-    colours = _line_colours(lines, len(groups))
+    colours = line_colours(lines, len(groups))
     panels = [s for s in RULES_PANELS if any(s in r.accuracy for r in ctx.runs)] or list(SPLITS)
     fig = _new_figure(5.5 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False).ravel()
@@ -165,7 +141,7 @@ def figure_alpha(ctx: Context):
         return None
     lines = [c for c in ctx.varying if c != "dist"]
     groups = group(ctx.runs, lines)
-    colours = _line_colours(lines, len(groups))
+    colours = line_colours(lines, len(groups))
     alphas = sorted({r.cond["alpha"] for r in ctx.runs if r.cond["alpha"] is not None})
     uniform_x = (alphas[-1] if alphas else 1.0) * 3
     fig = _new_figure(11, 4.2)
@@ -185,7 +161,7 @@ def figure_alpha(ctx: Context):
         ax.set_xticks(ticks, [f"{a:g}" for a in alphas] + ["uniform"])
         ax.minorticks_off()
         if alphas:
-            ax.axvline((alphas[-1] * uniform_x) ** 0.5, color="0.6", linestyle=":", linewidth=1)
+            ax.axvline((alphas[-1] * uniform_x) ** 0.5, color="0.4", linestyle=":", linewidth=1)
         ax.set_xlabel("power-law α (smaller = more skewed rule frequencies)")
         _accuracy_axis(ax, SPLIT_TITLES[split])
     if lines:
@@ -209,7 +185,7 @@ def figure_noop(ctx: Context):
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
     for ax, ((share,), members) in zip(axes, shares, strict=False):
         groups = group(members, lines)
-        colours = _line_colours(lines, len(groups))
+        colours = line_colours(lines, len(groups))
         for (key, line_runs), colour in zip(groups, colours, strict=True):
             prefix = _key_label(lines, key, ctx.scale_name) + ": " if lines else ""
             for case, style in (("false", "-"), ("true", "--")):
@@ -270,7 +246,7 @@ def figure_family(ctx: Context):
     rows, cols = _grid(len(facets), 3)
     fig = _new_figure(4.6 * cols + 2.2, (0.45 * len(families) + 1.4) * rows)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True).ravel()
-    colours = {"test_seen": "#9ecae1", "test_unseen": "#08519c"}
+    colours = {"test_seen": "#4292c6", "test_unseen": "#08306b"}
     height = 0.38
     for ax, (key, members) in zip(axes, facets, strict=False):
         by_family = dict(group(members, ["family"]))
@@ -289,9 +265,7 @@ def figure_family(ctx: Context):
                     label=SPLIT_TITLES[split])  # fmt: skip
         ax.set_yticks(range(len(families)), [str(f) for f in families])
         ax.invert_yaxis()
-        ax.set_xlim(0, 1.03)
-        ax.set_xlabel("accuracy")
-        ax.set_title(_key_label(facet_conds, key, ctx.scale_name))
+        _accuracy_axis(ax, _key_label(facet_conds, key, ctx.scale_name), axis="x")
     for ax in axes[len(facets) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -322,7 +296,7 @@ def figure_occurrences(ctx: Context):
         image = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         for (i, j), v in np.ndenumerate(grid):
             if not np.isnan(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{100 * v:.0f}%", ha="center", va="center", fontsize=8,
                         color="white" if v < 0.6 else "black")  # fmt: skip
         ax.set_xticks(range(len(col_keys)), [f"{c:g}" for c in col_keys])
         ax.set_yticks(range(len(row_keys)), [str(r) for r in row_keys])
@@ -332,7 +306,10 @@ def figure_occurrences(ctx: Context):
         ax.set_title(title if len(tables) > 1 else "unseen-rule accuracy")
     for ax in axes[len(tables) :]:
         ax.set_visible(False)
-    fig.colorbar(image, ax=list(axes[: len(tables)]), shrink=0.9, label="unseen-rule accuracy")
+    from matplotlib.ticker import PercentFormatter
+
+    fig.colorbar(image, ax=list(axes[: len(tables)]), shrink=0.9, label="unseen-rule accuracy",
+                 format=PercentFormatter(1.0))  # fmt: skip
     fig.suptitle("Input diversity: occurrences of the pattern in training inputs")
     caption = (
         "Mean unseen-rule accuracy (over seeds) for each count of pattern occurrences in the training "

@@ -1,9 +1,12 @@
-"""`report.html`: draw the figures that apply into a report directory and one self-contained page.
+"""`report.html`: draw the figures that apply into a report directory and one self-contained page that
+reads on its own: what was trained (the task and the resolved configuration), what was found (the
+headline with its uncertainty), the figures, whether the runs converged, the breakdowns, example errors,
+how the runs executed, and every result.
 
 Which figures are drawn follows from what varies across the runs, so one function serves every preset:
 the number of rules I (E1), the rule-frequency shape α (E3), the no-op share (E2, from the no-op
-breakdown), the training family (E4), the occurrence counts (E5), plus learning curves when the run
-directories are at hand.
+breakdown), the training family (E4), the occurrence counts (E5), any other varied config field, plus
+learning and loss curves when the run directories are at hand.
 """
 
 from __future__ import annotations
@@ -19,17 +22,28 @@ from typing import Any
 from rewritelab.errors import UserError
 from rewritelab.folders import REPORT, check_folder, replacing_folder
 from rewritelab.layout import REPORT_DIR, REPORT_HTML, RESULTS_DB, RUNS_DIR, SWEEP_FILE
-from rewritelab.report.curves import figure_learning_curves, read_curves
+from rewritelab.report.breakdowns import breakdowns_html, example_errors, examples_html
+from rewritelab.report.curves import figure_learning_curves, figure_loss_curves, read_curves
+from rewritelab.report.factors import figure_factors, varied_factors
 from rewritelab.report.figures import (
-    RC,
     figure_alpha,
     figure_family,
     figure_noop,
     figure_occurrences,
     figure_rules,
 )
+from rewritelab.report.headline import headline
 from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, load_runs, varying
+from rewritelab.report.sections import (
+    compute_rows,
+    config_html,
+    convergence_html,
+    meta_html,
+    read_machines,
+    task_text,
+)
+from rewritelab.report.style import RC
 from rewritelab.report.tables import _e, _html_table, occurrence_tables_html
 from rewritelab.store import load_results, table_header, table_rows
 from rewritelab.store.export import TEXT_COLUMNS
@@ -42,7 +56,9 @@ FIGURES: tuple[tuple[str, str, Callable[[Context], Any]], ...] = (
     ("e5_occurrences", "E5: pattern occurrences", figure_occurrences),
     ("program_steps", "Programs: execution steps", figure_steps),
     ("program_k", "Programs: rules per program", figure_k),
+    ("factors", "Other settings this sweep varies", figure_factors),
     ("learning_curves", "Learning curves", figure_learning_curves),
+    ("loss_curves", "Training loss", figure_loss_curves),
 )
 
 
@@ -67,7 +83,9 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
     out = Path(out_dir) if out_dir is not None else _default_out(source, sweep_dir)
     check_folder(out, REPORT)  # before the drawing work
     runs, scale_name = load_runs(frame)
-    ctx = Context(runs, varying(runs), scale_name, read_curves(_curves_dir(source, sweep_dir), runs))
+    run_dirs = _curves_dir(source, sweep_dir)
+    curves, losses = read_curves(run_dirs, runs), read_curves(run_dirs, runs, kind="train")
+    ctx = Context(runs, varying(runs), scale_name, curves, losses)
     with matplotlib.rc_context(RC), replacing_folder(out, REPORT, report_names()) as tmp:
         sections = []
         for name, title, draw in FIGURES:
@@ -78,7 +96,8 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
             png = _save(fig, tmp / name)
             extra = occurrence_tables_html(ctx) if name == "e5_occurrences" else ""
             sections.append(Section(name, title, caption, png, extra))
-        (tmp / REPORT_HTML).write_text(render_html(frame, ctx, sections, sweep_dir), encoding="utf-8")
+        page = render_html(frame, ctx, sections, run_dirs)
+        (tmp / REPORT_HTML).write_text(page, encoding="utf-8")
     return out / REPORT_HTML
 
 
@@ -90,8 +109,9 @@ def _sweep_dir(source: Path) -> Path | None:
 
 
 def _curves_dir(source: Path, sweep_dir: Path | None) -> Path | None:
-    """Where `runs/<id>/metrics.jsonl` live: the sweep directory, or beside a CSV that was published with
-    its runs' metrics (so committed results regenerate the learning curves too)."""
+    """Where the run directories (`runs/<id>/metrics.jsonl`, summaries, predictions) live: the sweep
+    directory, or beside a CSV that was published with its runs (so committed results regenerate the
+    learning curves too)."""
     if sweep_dir is None and (source.parent / RUNS_DIR).is_dir():
         return source.parent
     return sweep_dir
@@ -143,11 +163,18 @@ table.meta td, table.meta th { text-align: left; border: none; padding: 0.1em 1e
 table.meta th { background: none; color: #555; font-weight: normal; }
 div.scroll { overflow-x: auto; }
 nav a { margin-right: 1em; }
+div.headline { background: #f3f7fb; border-left: 4px solid #08519c; padding: 0.1em 1em; margin: 1em 0; }
+div.headline h2 { margin-top: 0.6em; border: none; }
+div.configs { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+table.config td.wrap { white-space: normal; max-width: 30em; }
+table.config tr.varied td { background: #fff3c4; font-weight: bold; }
+h3 { font-size: 1.05em; margin-bottom: 0.2em; }
 """
 
 
-def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Path | None) -> str:
-    """One self-contained page: inline CSS, figures as base64 PNG, tables as HTML, no external URL."""
+def render_html(frame, ctx: Context, sections: Sequence[Section], run_dirs: Path | None) -> str:
+    """One self-contained page: inline CSS, figures as base64 PNG, tables as HTML, no external URL;
+    `run_dirs` is the directory holding sweep.yaml and runs/ (None: the results alone)."""
     sweeps = sorted({str(s) for s in frame["sweep"].dropna()})
     name = ", ".join(sweeps) or "results"
     parts = [
@@ -158,12 +185,24 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Pat
         f"<style>{CSS}</style></head><body>",
         f"<h1>rewritelab report: {_e(name)}</h1>",
     ]
-    description = _description(sweep_dir)
+    description = _description(run_dirs)
     if description:
         parts.append(f"<p>{_e(description)}</p>")
+    found = "".join(f"<p>{_e(sentence)}</p>" for sentence in headline(ctx))
+    parts += ['<div class="headline"><h2 id="found">What was found</h2>', found, "</div>"]
     parts.append(_header_table(frame, ctx))
-    links = [(s.name, s.title) for s in sections] + [("results", "Results table")]
+    links = [("trained", "What was trained")]
+    links += [(s.name, s.title) for s in sections]
+    links += [("convergence", "Convergence"), ("breakdowns", "Breakdowns"), ("errors", "Example errors")]
+    links += [("execution", "How it ran"), ("results", "Results table")]
     parts.append("<nav>" + "".join(f'<a href="#{n}">{_e(t)}</a>' for n, t in links) + "</nav>")
+    parts += [
+        '<h2 id="trained">What was trained</h2>',
+        f"<p>{_e(task_text(ctx))}</p>",
+        '<p class="caption">The resolved configuration of the runs; ◆ marks the settings that differ '
+        "between runs (what this sweep varies).</p>",
+        config_html(ctx.runs),
+    ]
     for s in sections:
         data = base64.b64encode(s.png).decode("ascii")
         parts += [
@@ -172,13 +211,25 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Pat
             f'<p class="caption">{_e(s.caption)} Files: {s.name}.png, {s.name}.svg.</p>',
             s.extra_html,
         ]
+    versions = sorted({str(v) for v in frame["code_version"].dropna()})
+    execution = compute_rows(ctx.runs, read_machines(run_dirs, ctx.runs), versions)
+    parts += [
+        '<h2 id="convergence">Convergence</h2>',
+        convergence_html(ctx.runs),
+        '<h2 id="breakdowns">Breakdowns</h2>',
+        breakdowns_html(ctx),
+        '<h2 id="errors">Example errors</h2>',
+        examples_html(example_errors(ctx, run_dirs)),
+        '<h2 id="execution">How it ran</h2>',
+        meta_html(execution),
+    ]
     header = table_header(frame)
     text_columns = {i for i, name in enumerate(header) if name in TEXT_COLUMNS}
     parts += [
         '<h2 id="results">Results table</h2>',
-        '<p class="caption">One row per run and split; accuracy with its 95% bootstrap confidence interval. '
-        "I = training rules (or programs), S = examples per rule; k, answer, trace and step accuracy for "
-        "Markov programs.</p>",
+        '<p class="caption">One row per run and split; accuracy in percent with its 95% bootstrap confidence '
+        "interval. I = training rules (or programs), S = examples per rule; k, answer, trace and step "
+        "accuracy for Markov programs.</p>",
         _html_table(header, table_rows(frame), text_columns=text_columns),
         "</body></html>",
     ]
@@ -186,7 +237,8 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Pat
 
 
 def _description(sweep_dir: Path | None) -> str:
-    """The sweep's description from sweep.yaml, when the report is built from a sweep directory."""
+    """The sweep's description from sweep.yaml, when the report is built from a sweep directory (or a
+    CSV published beside its sweep.yaml and runs)."""
     if sweep_dir is None or not (sweep_dir / SWEEP_FILE).is_file():
         return ""
     import yaml
@@ -200,27 +252,25 @@ def _description(sweep_dir: Path | None) -> str:
 
 def _header_table(frame, ctx: Context) -> str:
     presets = sorted({str(p) for p in frame["preset"].dropna()})
-    versions = sorted({str(v) for v in frame["code_version"].dropna()})
     seeds = sorted({r.seed for r in ctx.runs if r.seed is not None})
+    varied = [f"{p} ({VARIED_NAMES[p]})" if p in VARIED_NAMES else p for p in varied_factors(ctx.runs)]
     rows = [
         ("preset", ", ".join(presets) or "-"),
         ("runs", str(len(ctx.runs))),
         ("seeds", ", ".join(map(str, seeds)) or "-"),
         ("splits", ", ".join(sorted(set(frame["split"])))),
-        ("varied", ", ".join(VARIED_NAMES[c] for c in ctx.varying if c != "variant") or "nothing"),
-        ("code versions", ", ".join(versions) or "-"),
+        ("varied", ", ".join(varied) or "nothing"),
     ]
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    return f'<table class="meta">{body}</table>'
+    return meta_html(rows)
 
 
 VARIED_NAMES = {
-    "num_rules": "number of rules I",
-    "scale": "examples per rule S / budget",
-    "dist": "rule distribution α",
-    "noop_frac": "no-op share",
-    "family": "rule family",
-    "occurrences": "pattern occurrences",
-    "k": "rules per program k",
-    "answer": "answer format (final / trace)",
+    "data.num_rules": "number of rules I",
+    "data.examples_per_rule": "examples per rule S",
+    "data.budget": "training examples in all",
+    "data.alpha": "power-law α",
+    "data.rule_distribution": "rule frequencies",
+    "data.noop_frac": "no-op share",
+    "data.family": "rule family",
+    "data.occurrences": "pattern occurrences",
 }

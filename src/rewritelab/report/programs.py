@@ -11,12 +11,12 @@ from typing import Any
 from rewritelab.report.figures import (
     _accuracy_axis,
     _band_note,
-    _line_colours,
     _new_figure,
     cell_point,
     split_title,
 )
 from rewritelab.report.runs import Context, Run, _key_label, aggregate, group, label
+from rewritelab.report.style import line_colours
 
 K_PANELS = ("test_unseen", "test_unseen_strict")
 
@@ -54,11 +54,11 @@ def figure_steps(ctx: Context):
     for ax, ((answer,), members) in zip(axes, panels, strict=True):
         groups = group(members, lines)
         trained = max(_cells(members, "test_unseen", "steps"))
-        for (key, line_runs), colour in zip(groups, _line_colours(lines, len(groups)), strict=True):
+        for (key, line_runs), colour in zip(groups, line_colours(lines, len(groups)), strict=True):
             name = _key_label(lines, key, ctx.scale_name, ctx.symbol)
             _plot_cells(ax, _cells(line_runs, "test_unseen", "steps"), colour, "-", name)
             _plot_cells(ax, _cells(line_runs, "test_ood_steps", "steps"), colour, "--", None)
-        ax.axvline(trained + 0.5, color="0.6", linestyle=":", linewidth=1)
+        ax.axvline(trained + 0.5, color="0.4", linestyle=":", linewidth=1)
         ax.set_xlabel("execution steps (rewrites until the program halts)")
         _accuracy_axis(ax, label("answer", answer))
     if lines:
@@ -86,7 +86,7 @@ def figure_k(ctx: Context):
     panels = [s for s in K_PANELS if any(_cells(m, s, "k") for _, m in lines)]
     fig = _new_figure(5.5 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False).ravel()
-    colours = _line_colours(conds, len(lines))
+    colours = line_colours(conds, len(lines))
     for ax, split in zip(axes, panels, strict=True):
         for (key, members), colour in zip(lines, colours, strict=True):
             name = _key_label(conds, key, ctx.scale_name, ctx.symbol)

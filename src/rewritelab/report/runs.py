@@ -39,6 +39,12 @@ class Run:
     cond: dict[str, Any]
     patterns: int | None = None  # distinct training patterns, when the run's data manifest was recorded
     converged: bool | None = None  # by `rewritelab.convergence`, when the run was judged
+    loss_drop: float | None = None  # the convergence measures behind `converged`
+    acc_delta: float | None = None
+    steps: int | None = None
+    tokens: int | None = None
+    seconds: float | None = None  # training time (learning-curve evaluations included)
+    config: dict[str, str] = field(default_factory=dict)  # the resolved config, flattened (`_flatten`)
     accuracy: dict[str, tuple[float, float | None, float | None]] = field(default_factory=dict)
     breakdown: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -52,7 +58,6 @@ def load_runs(frame) -> tuple[list[Run], str]:
     """Results rows → one `Run` per run id, and the name of the scale condition (`S` or `budget`)."""
     scale = _scale_column(frame)
     runs: dict[str, Run] = {}
-    configs: dict[str, dict[str, Any]] = {}
     for row in frame.to_dict("records"):
         run = runs.get(row["run_id"])
         if run is None:
@@ -60,11 +65,13 @@ def load_runs(frame) -> tuple[list[Run], str]:
             run.patterns = _value(row["train_patterns"])
             converged = _value(row["converged"])
             run.converged = None if converged is None else bool(converged)
-            configs[run.run_id] = _flatten(_json(row["config_json"]))
+            run.loss_drop, run.acc_delta = _value(row["loss_drop"]), _value(row["acc_delta"])
+            run.steps, run.tokens, run.seconds = (_value(row[c]) for c in ("steps", "tokens", "seconds"))
+            run.config = _flatten(_json(row["config_json"]))
         low, high = _value(row["ci_low"]), _value(row["ci_high"])
         run.accuracy[row["split"]] = (float(row["accuracy"]), low, high)
         run.breakdown[row["split"]] = _json(row["breakdown_json"])
-    _set_variants(list(runs.values()), configs)
+    _set_variants(list(runs.values()))
     return list(runs.values()), "S" if scale == "examples_per_rule" else "budget"
 
 
@@ -116,16 +123,15 @@ def _covered(path: str, program: bool) -> bool:
     return any(path == c or path.startswith(c + ".") for c in covered)
 
 
-def _set_variants(runs: list[Run], configs: dict[str, dict[str, str]]) -> None:
+def _set_variants(runs: list[Run]) -> None:
     """Label each run by the config values outside the known conditions that differ between runs, so
     runs of another learning rate or model size are never averaged together as if they were seeds."""
-    paths = sorted({p for c in configs.values() for p in c if not _covered(p, _is_program(c))})
-    differing = [p for p in paths if len({c.get(p) for c in configs.values()}) > 1]
+    paths = sorted({p for r in runs for p in r.config if not _covered(p, _is_program(r.config))})
+    differing = [p for p in paths if len({r.config.get(p) for r in runs}) > 1]
     if not differing:
         return
     for run in runs:
-        config = configs[run.run_id]
-        run.cond["variant"] = ", ".join(f"{p}={config.get(p, '-')}" for p in differing)
+        run.cond["variant"] = ", ".join(f"{p}={run.config.get(p, '-')}" for p in differing)
 
 
 def _is_program(config: dict[str, str]) -> bool:
@@ -215,6 +221,7 @@ class Context:
     varying: list[str]
     scale_name: str
     curves: dict[str, list[dict[str, Any]]]  # run id → eval lines of metrics.jsonl
+    losses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run id → its train lines
 
     @property
     def programs(self) -> list[Run]:

@@ -1,5 +1,5 @@
 """Tables: the HTML tables of a report (E5 occurrences, the results table) and, for `rewritelab
-reproduce`, the fixed-width table of finished runs and the measured contrast sentences."""
+reproduce`, the fixed-width table of finished runs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.report.runs import Context, _key_label, _split_points, aggregate, group
-from rewritelab.store import load_results
-from rewritelab.sweep.grid import Sweep, expand, value_slug
+from rewritelab.store import load_results, per_rule
 from rewritelab.textfmt import format_table
 
 # ---------------------------------------------------------------------------------------------------------
@@ -71,7 +70,7 @@ def _e(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The reproduce table and sentences (for `rewritelab reproduce`)
+# The reproduce table (for `rewritelab reproduce`)
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ def reproduce_table(rows: Sequence[RunRow]) -> str:
     """A fixed-width text table: per run I, S, α, no-op share, family, seen / unseen accuracy (95% CI),
     and the accuracy on each extra split of program runs."""
     extra = [s for s in PROGRAM_COLUMNS if any(s in r.accuracy for r in rows)]
-    header = ["run", "I", "S", "alpha", "no-op", "family", "seen acc [95% CI]", "unseen acc [95% CI]"]
+    header = ["run", "I", "S", "alpha", "no-op share", "family", "seen acc [95% CI]", "unseen acc [95% CI]"]
     header += [f"{PROGRAM_COLUMNS[s]} acc [95% CI]" for s in extra]
     body = []
     for r in rows:
@@ -165,9 +164,9 @@ def reproduce_table(rows: Sequence[RunRow]) -> str:
             [
                 r.run_id,
                 _num(r.num_rules),
-                _num(r.examples_per_rule),
+                per_rule(r.examples_per_rule),
                 alpha,
-                _num(r.noop_frac),
+                "-" if r.noop_frac is None else f"{100 * r.noop_frac:g}%",
                 r.family or "-",
                 _acc_cell(r, "test_seen"),
                 _acc_cell(r, "test_unseen"),
@@ -181,55 +180,3 @@ def _num(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x:.4g}" if isinstance(x, float) else str(x)
-
-
-def contrast_sentences(sweep: Sweep, rows: Sequence[RunRow]) -> list[str]:
-    """For sweeps over the number of rules: the measured unseen-accuracy contrast, fewest vs most rules.
-
-    Seeds are averaged; when other parameters vary too, one sentence per combination of their values.
-    """
-    if "data.num_rules" not in sweep.params or not rows:
-        return []
-    by_id = {r.run_id: r for r in rows}
-    others = [p for p in sweep.params if p != "data.num_rules"]
-    groups: dict[str, dict[int, list[RunRow]]] = {}
-    for run in expand(sweep):
-        row = by_id.get(run.run_id)
-        if row is None or row.num_rules is None:
-            continue
-        label = ", ".join(f"{p.rsplit('.', 1)[-1]} {value_slug(run.params[p])}" for p in others)
-        groups.setdefault(label, {}).setdefault(row.num_rules, []).append(row)
-    sentences = []
-    for label, by_rules in groups.items():
-        if len(by_rules) < 2:
-            continue
-        few, many = min(by_rules), max(by_rules)
-        sentences.append(_contrast(few, by_rules[few], many, by_rules[many], label))
-    return sentences
-
-
-def _mean(rows: Sequence[RunRow], split: str) -> float | None:
-    values = [r.accuracy[split] for r in rows if split in r.accuracy]
-    return sum(values) / len(values) if values else None
-
-
-def _contrast(few: int, few_rows: list[RunRow], many: int, many_rows: list[RunRow], label: str) -> str:
-    lo, hi = _mean(few_rows, "test_unseen"), _mean(many_rows, "test_unseen")
-    what = "program" if all((r.family or "").startswith("program(") for r in few_rows + many_rows) else "rule"
-    shown_lo, shown_hi = round(100 * (lo or 0), 1), round(100 * (hi or 0), 1)  # as printed
-    verb = "rises from" if shown_lo < shown_hi else "falls from" if shown_lo > shown_hi else "is"
-    link = "to" if verb != "is" else "and"
-    budgets = {r.budget for r in few_rows + many_rows}
-    if len(budgets) == 1 and None not in budgets:
-        scale = f"at the same budget of {budgets.pop()} examples"
-    else:
-        per_rule = (_num(few_rows[0].examples_per_rule), _num(many_rows[0].examples_per_rule))
-        scale = f"with {per_rule[0]} and {per_rule[1]} examples per {what}"
-    seeds = len(few_rows)
-    seed_note = f", mean of {seeds} seeds" if seeds > 1 else ""
-    cond = f" ({label})" if label else ""
-    seen = f"{_pct(_mean(few_rows, 'test_seen'))} / {_pct(_mean(many_rows, 'test_seen'))}"
-    return (
-        f"Unseen-{what} accuracy {verb} {_pct(lo)} with {few} {what}s {link} {_pct(hi)} with {many} {what}s "
-        f"{scale}{cond} (seen-{what} accuracy {seen}{seed_note})."
-    )

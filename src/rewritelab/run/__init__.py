@@ -23,9 +23,9 @@ from rewritelab.run.config import (
     run_config_from_dict,
     with_resolved_dtype,
 )
-from rewritelab.run.device import Dist, resolved_dtype
+from rewritelab.run.device import Dist, autocast_for, resolve_device, resolved_dtype
 from rewritelab.run.divergence import TrainingDiverged, check_finite
-from rewritelab.run.evaluate import evaluate_run, format_summary
+from rewritelab.run.evaluate import evaluate_run, format_breakdowns, format_summary
 from rewritelab.run.pipeline import train_run
 from rewritelab.run.rundir import check_data_manifest, metrics_sink, read_summary
 from rewritelab.run.scoring import (
@@ -59,6 +59,8 @@ __all__ = [
     "SPLITS",
     "SUMMARY",
     "Dist",
+    "autocast_for",
+    "resolve_device",
     "resolved_dtype",
     "with_resolved_dtype",
     "RunConfig",
@@ -76,6 +78,7 @@ __all__ = [
     "epoch_batches",
     "eval_steps",
     "evaluate_run",
+    "format_breakdowns",
     "format_summary",
     "frequency_bucket",
     "learning_rate",

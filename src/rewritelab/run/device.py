@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import platform
 import time
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import torch
 
 from rewritelab import __version__
 from rewritelab.errors import UserError
+from rewritelab.textfmt import plural
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,33 @@ def execution_banner(device: torch.device, dtype: str, frozen_base: bool = False
     """One line for the top of a log: what ran, where, at which precision, on how many threads."""
     return (
         f"rewritelab {__version__}, torch {torch.__version__}: device {device}, "
-        f"precision {resolved_dtype(dtype, device, frozen_base)}, {torch.get_num_threads()} CPU threads"
+        f"precision {resolved_dtype(dtype, device, frozen_base)}, "
+        f"{plural(torch.get_num_threads(), 'CPU thread')}"
     )
+
+
+def machine() -> str:
+    """The computer a run executes on, in one line (recorded in summary.json, shown by the report): the
+    CPU model and the cores this process may use, the GPU when there is one, the torch version."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    parts = [f"{_cpu_model()}, {cores} {'core' if cores == 1 else 'cores'}"]
+    if torch.cuda.is_available():
+        parts.append(torch.cuda.get_device_name(0))
+    return ", ".join([*parts, f"torch {torch.__version__}"])
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def all_reduce_sum(values: list[float], dist: Dist, device: torch.device) -> list[float]:

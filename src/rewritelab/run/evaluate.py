@@ -25,10 +25,10 @@ from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, predictions_file
 from rewritelab.model import GPT
 from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
 from rewritelab.run.config import run_config_from_dict
-from rewritelab.run.device import autocast_for, resolve_device
+from rewritelab.run.device import autocast_for, machine, resolve_device
 from rewritelab.run.rundir import check_data_manifest, load_data, read_run_config
 from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report
-from rewritelab.textfmt import Progress, progress_mode
+from rewritelab.textfmt import Progress, format_table, progress_mode
 from rewritelab.tokenizer import Tokenizer
 
 
@@ -161,6 +161,7 @@ def write_summary(
         summary["max_test_examples"] = limit
     summary["config"] = config
     summary["code_version"] = code_version()
+    summary["machine"] = machine()
     if state.get("finished_at"):  # checkpoints older than the stamp lack it: the store stamps the record
         summary["finished_at"] = state["finished_at"]
     atomic_write_json(previous, summary)
@@ -168,10 +169,27 @@ def write_summary(
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """A small table: split, accuracy, 95 % interval, number of examples."""
-    lines = [f"{'split':<14}{'accuracy':>9}  {'95% CI':<17}{'n':>8}"]
+    """A table for a person: split, accuracy and its 95 % interval in percent, number of examples."""
+    rows = []
     for name, acc in summary.get("accuracy", {}).items():
-        lo, hi = summary["ci95"][name] or (float("nan"), float("nan"))
-        shown = f"{acc:.4f}" if acc is not None else "-"
-        lines.append(f"{name:<14}{shown:>9}  [{lo:.4f}, {hi:.4f}]{summary['n'][name]:>8}")
-    return "\n".join(lines)
+        ci = summary["ci95"].get(name)
+        interval = f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "-"
+        rows.append([name, "-" if acc is None else f"{100 * acc:.1f}%", interval, str(summary["n"][name])])
+    return format_table(["split", "accuracy", "95% CI", "n"], rows, left=(0, 2))
+
+
+def format_breakdowns(summary: dict[str, Any]) -> str:
+    """Accuracy per cell of each breakdown with more than one cell (applied / no-op, rule frequency,
+    occurrences, …), one line per split and breakdown: `applied: 12.0% (700)`, examples in parentheses."""
+    rows = []
+    for split, breakdowns in summary.get("breakdown", {}).items():
+        for factor, cells in breakdowns.items():
+            shown = [(k, c) for k, c in cells.items() if isinstance(c, dict) and c.get("n")]
+            if len(shown) < 2:
+                continue
+            names = {"false": "applied", "true": "no-op"} if factor == "noop" else {}
+            text = ", ".join(f"{names.get(k, k)}: {100 * c['accuracy']:.1f}% ({c['n']})" for k, c in shown)
+            rows.append([split, factor, text])
+    if not rows:
+        return "breakdowns: every example of a split falls in the same cell of each breakdown"
+    return format_table(["split", "breakdown", "accuracy per cell (examples)"], rows)

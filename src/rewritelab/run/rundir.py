@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rewritelab.config import dump_yaml, load_yaml, to_dict
+from rewritelab.config import describe_differences, differences, dump_yaml, load_yaml, to_dict
 from rewritelab.data import MANIFEST_CHECKSUM, Dataset, generate_dataset, load_dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, dumps_json, read_json
@@ -27,10 +27,12 @@ from rewritelab.layout import (
     DATA_MANIFEST,
     DATASET_MANIFEST,
     RUN_CONFIG,
+    RUNS_DIR,
     SPLITS,
     SUMMARY,
+    SWEEP_FILE,
 )
-from rewritelab.run.config import same_run
+from rewritelab.run.config import EXECUTION_FIELDS, same_run
 from rewritelab.run.device import Dist
 
 C = TypeVar("C")  # a run config: RunConfig, or another run kind with a `data` section
@@ -68,6 +70,13 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     """The raw config.yaml of a run directory (either run kind), or a clear error if there is none."""
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory; give a directory written by `rewritelab train`")
+    if not (run_dir / RUN_CONFIG).is_file() and (run_dir / SWEEP_FILE).is_file():
+        runs = sorted(p.name for p in (run_dir / RUNS_DIR).glob("*") if (p / RUN_CONFIG).is_file())
+        shown = ", ".join(runs[:4]) + (f", … ({len(runs)} in all)" if len(runs) > 4 else "")
+        raise UserError(
+            f"{run_dir}: a sweep directory, not a run directory; give one of its runs, "
+            f"`{run_dir / RUNS_DIR}/ID` with ID one of: {shown or 'none yet'}"
+        )
     if not (run_dir / RUN_CONFIG).is_file():
         raise UserError(
             f"{run_dir}: not a run directory (no {RUN_CONFIG}); give a directory written by `train`"
@@ -101,9 +110,11 @@ def finished_summary(
     if data_dir is not None and isinstance(recorded, dict):  # the data is compared through its manifest
         recorded = {**recorded, "data": to_dict(cfg.data)}
         if not _same_data(Path(data_dir) / DATASET_MANIFEST, run_dir / DATA_MANIFEST):
-            raise _other_run(run_dir)
+            raise _other_run(
+                run_dir, "the data changed (the --data directory is not the dataset it trained on)"
+            )
     if not same(recorded, cfg):
-        raise _other_run(run_dir)
+        raise _other_run(run_dir, run_difference(recorded, cfg))
     return summary
 
 
@@ -124,10 +135,26 @@ def _same_data(manifest: Path, recorded: Path) -> bool:
     return data_identity(read_json(manifest)) == data_identity(read_json(recorded))
 
 
-def _other_run(run_dir: Path) -> UserError:
+def run_difference(recorded: Any, cfg: Any) -> str:
+    """What differs between the config a run directory recorded and `cfg`, in the fields that define a
+    run's results (how it executes aside), for the message that refuses the directory."""
+    if not isinstance(recorded, dict):
+        return f"its {RUN_CONFIG} is not a run config"
+    execution = [f"train.{name}" for name in EXECUTION_FIELDS]
+    diffs = [d for d in differences(recorded, to_dict(cfg)) if d[0] not in execution]
+    why = describe_differences(diffs)
+    if diffs and {path for path, _, _ in diffs} <= {"train.max_steps", "train.epochs"}:
+        why += (
+            "; a run is not extended: its learning rate warms up and decays over its own number of steps, "
+            "so a longer run is another run, trained from the start"
+        )
+    return why
+
+
+def _other_run(run_dir: Path, why: str) -> UserError:
     return UserError(
-        f"{run_dir}: holds a different run (its {RUN_CONFIG} differs from this config); pick a new --out "
-        "directory, or delete this one to start over"
+        f"{run_dir}: holds a different run: {why}; pick a new --out directory, or delete this one to start "
+        "over"
     )
 
 
@@ -137,8 +164,8 @@ def prepare_run_dir(
     """Refuse a directory of another run (`same` as for `finished_summary`); record the resolved config
     and the data manifest."""
     config_path = run_dir / RUN_CONFIG
-    if config_path.is_file() and not same(load_yaml(config_path), cfg):
-        raise _other_run(run_dir)
+    if config_path.is_file() and not same(recorded := load_yaml(config_path), cfg):
+        raise _other_run(run_dir, run_difference(recorded, cfg))
     check_data_manifest(run_dir, manifest)
     if dist.is_main:
         atomic_write_text(config_path, dump_yaml(cfg))

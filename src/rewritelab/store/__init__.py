@@ -21,6 +21,7 @@ from rewritelab.store.export import (
     export,
     has_programs,
     markdown_table,
+    per_rule,
     table_header,
     table_rows,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "natural_key",
     "occurrences_label",
     "open_db",
+    "per_rule",
     "record_run",
     "summary_rows",
     "table_header",

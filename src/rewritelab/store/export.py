@@ -75,11 +75,12 @@ def _parquet_bytes(frame) -> bytes:
     return buffer.getvalue()
 
 
+# For a person's eyes: accuracies and shares in percent (the CSV and parquet exports keep the fractions).
 # "patterns": distinct patterns among the training rules (from the run's data manifest).
-TABLE_HEADER = ["run", "split", "accuracy [95% CI]", "n", "I", "patterns", "S", "budget", "alpha", "no-op",
-                "family", "occurrences", "seed", "steps", "converged"]  # fmt: skip
-PROGRAM_HEADER = ["k", "answer", "trace acc", "step acc"]
-NOOP_HEADER = ["applied", "no-op"]  # accuracy on the examples the rule changes / leaves unchanged
+TABLE_HEADER = ["run", "split", "accuracy % [95% CI]", "n", "I", "patterns", "S", "budget", "alpha",
+                "no-op share %", "family", "occurrences", "seed", "steps", "converged"]  # fmt: skip
+PROGRAM_HEADER = ["k", "answer", "trace acc %", "step acc %"]
+NOOP_HEADER = ["applied acc %", "no-op acc %"]  # on the examples the rule changes / leaves unchanged
 TEXT_COLUMNS = {"run", "split", "alpha", "family", "occurrences", "converged", "k", "answer"}
 
 
@@ -104,7 +105,7 @@ def table_header(frame) -> list[str]:
 def _noop_cells(breakdown_json: Any) -> list[str]:
     """(applied, no-op) accuracy of one row, from its `noop` breakdown; `-` where a case has no example."""
     cases = json.loads(breakdown_json).get("noop", {}) if isinstance(breakdown_json, str) else {}
-    return [_fraction((cases.get(case) or {}).get("accuracy")) for case in ("false", "true")]
+    return [_percent((cases.get(case) or {}).get("accuracy")) for case in ("false", "true")]
 
 
 def table_rows(frame) -> list[list[str]]:
@@ -119,10 +120,10 @@ def table_rows(frame) -> list[list[str]]:
             _number(r.n),
             _number(r.num_rules),
             _number(r.train_patterns),
-            _number(r.examples_per_rule),
+            per_rule(r.examples_per_rule),
             _number(r.budget),
             "uniform" if r.rule_distribution == "uniform" else _number(r.alpha),
-            _number(r.noop_frac),
+            "-" if _missing(r.noop_frac) else f"{100 * r.noop_frac:g}",
             _text(r.family),
             _text(r.occurrences),
             _number(r.seed),
@@ -135,8 +136,8 @@ def table_rows(frame) -> list[list[str]]:
             row += [
                 _text(r.program_k),
                 _text(r.answer),
-                _fraction(r.trace_accuracy),
-                _fraction(r.step_accuracy),
+                _percent(r.trace_accuracy),
+                _percent(r.step_accuracy),
             ]
         rows.append(row)
     return rows
@@ -167,12 +168,19 @@ def _accuracy_cell(accuracy: float, low: float, high: float) -> str:
     if _missing(accuracy):
         return "-"
     if _missing(low) or _missing(high):
-        return f"{accuracy:.3f}"
-    return f"{accuracy:.3f} [{low:.3f}, {high:.3f}]"
+        return _percent(accuracy)
+    return f"{_percent(accuracy)} [{_percent(low)}, {_percent(high)}]"
 
 
-def _fraction(x: Any) -> str:
-    return "-" if _missing(x) else f"{x:.3f}"
+def _percent(x: Any) -> str:
+    return "-" if _missing(x) else f"{100 * x:.1f}"
+
+
+def per_rule(x: Any) -> str:
+    """S, examples per rule, at one precision: whole numbers as such, others to one decimal (66.7, 6.7)."""
+    if _missing(x):
+        return "-"
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
 
 
 def _number(x: Any) -> str:

@@ -24,6 +24,7 @@ from rewritelab.io import read_json
 from rewritelab.layout import RUN_CONFIG, SUMMARY, sweep_run_dir
 from rewritelab.lm import build_any_run_config, train_any_run
 from rewritelab.sweep.grid import RunSpec
+from rewritelab.textfmt import plural
 
 BACKENDS = ("local", "ray")
 RAY_CONNECT_TIMEOUT_S = 5.0
@@ -98,7 +99,7 @@ class LocalBackend:
         self._stopping = False
 
     def describe(self) -> str:
-        return f"local backend, {self.workers} worker processes x {self.threads} threads"
+        return f"local backend, {plural(self.workers, 'worker process')} x {plural(self.threads, 'thread')}"
 
     def run(self, runs: list[RunSpec], sweep_dir: Path) -> Iterator[Outcome]:
         pool = ThreadPoolExecutor(self.workers)
@@ -123,17 +124,20 @@ class LocalBackend:
             "--out",
             str(directory),
             "--progress",
-            "none",
+            "log",  # plain lines every few seconds: the log shows how far the run is
             "--set",
             f"train.threads={self.threads}",
         ]
-        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
-        with open(log_path, "wb") as log:
+        with open(log_path, "ab") as log:  # a resumed run appends: the log keeps the whole story
             with self._lock:  # started under the lock, so a stopping sweep never misses a process
                 if self._stopping:
                     return Outcome(run, None, "not started: the sweep was stopped")
                 proc = subprocess.Popen(
-                    cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=run_env(self.threads),
                 )
                 self._procs.add(proc)
             rc = proc.wait()
@@ -157,6 +161,19 @@ class LocalBackend:
                 proc.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+# Deprecation notices of the libraries (transformers, torch) say nothing about a run's results; repeated in
+# every run's log they hide its progress lines.
+QUIET_WARNINGS = ("ignore::DeprecationWarning", "ignore::FutureWarning")
+
+
+def run_env(threads: int) -> dict[str, str]:
+    """The environment of a run's process: its thread count, and third-party deprecation warnings off."""
+    warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS", ""), *QUIET_WARNINGS]))
+    return dict(
+        os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONWARNINGS=warnings
+    )
 
 
 def _last_line(path: Path) -> str:

@@ -25,6 +25,7 @@ from rewritelab.lm import AnyRunConfig, build_any_run_config
 from rewritelab.run import EXECUTION_FIELDS
 
 SWEEP_KEYS = ("preset", "description", "base", "grid", "seeds")
+RUN_SECTIONS = ("data", "model", "lm", "train")  # the sections of a run config (either kind)
 SEED_PATHS = ("data.seed", "train.seed")
 MAX_VALUE_SLUG = 40
 MAX_RUNS = 100_000  # far beyond any sweep that could be trained; expanding more takes minutes and GBs
@@ -91,6 +92,11 @@ def parse_sweep(
     """Check the structure of a sweep mapping and resolve it; run configs are validated later."""
     if not isinstance(raw, dict):
         raise UserError(f"{where}: a sweep is a mapping with base:, grid: and seeds:")
+    if set(raw) & set(RUN_SECTIONS) and not set(raw) & {"base", "grid"}:
+        raise UserError(
+            f"{where}: a run config (data:, model:, train:), not a sweep: train it with `rewritelab train "
+            f"{where} --out RUN_DIR`, or put it under base: in a sweep file"
+        )
     for key in raw:
         if key not in SWEEP_KEYS:
             raise unknown_key_error(where, key, SWEEP_KEYS)
@@ -106,6 +112,16 @@ def parse_sweep(
     seed_list = _parse_seeds(raw.get("seeds", [0]) if seeds is None else seeds, where)
     _check_overrides(overrides or [], grid)
     return Sweep(name, description, apply_overrides(base, list(overrides or [])), grid, seed_list)
+
+
+def is_sweep_file(raw: Any) -> bool:
+    """Whether parsed YAML is a sweep (base:, grid:, seeds: or include:) rather than a run config, so
+    `train` can point to `sweep`."""
+    return (
+        isinstance(raw, dict)
+        and not set(raw) & set(RUN_SECTIONS)
+        and bool(set(raw) & {*SWEEP_KEYS, "include"})
+    )
 
 
 def _parse_grid(raw: Any, where: str) -> tuple[Axis, ...]:

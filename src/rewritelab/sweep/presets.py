@@ -51,13 +51,14 @@ def available_presets() -> dict[str, str]:
 
 def preset_text(name: str) -> str:
     """A packaged preset as one YAML document, includes resolved: its description, the comments of the
-    preset and of the files it includes, then every setting (it loads back as the same sweep)."""
+    preset and of the files it includes that still hold (`_true_comments`), then every setting (it loads
+    back as the same sweep)."""
     _check_preset_name(name)
     source = _Source.preset(name)
     raw = _resolve(source, [])
     description = raw.get("description")
     head = [] if description is None else [f"description: {json.dumps(description, ensure_ascii=False)}"]
-    head += [line for src in _chain(source) for line in _head_comments(src.text())]
+    head += _true_comments(_chain(source))
     order = [k for k in SWEEP_KEYS if k in raw] + [k for k in raw if k not in SWEEP_KEYS]
     body = {k: raw[k] for k in order if k != "description"}
     return "".join(f"{line}\n" for line in head) + (_dump(body) if body else "")
@@ -251,6 +252,31 @@ _Dumper.add_representer(
 
 def _dump(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=10**6, allow_unicode=True)
+
+
+def _true_comments(chain: list[_Source]) -> list[str]:
+    """The head comments of each file of an include chain, nearest first; an included file's notes
+    describe its run config, so where a file above changes one of its `base:` settings they no longer
+    hold, and one line says which settings changed instead."""
+    lines: list[str] = []
+    above: dict[str, Any] = {}  # what the files above the current one set
+    for src in chain:
+        own = {k: v for k, v in src.mapping(None).items() if k != INCLUDE_KEY}
+        changed = _changed(own.get("base"), above.get("base"))
+        if changed:
+            name = src.where.removeprefix("preset ")
+            lines.append(f"# Built on {name}, whose notes no longer hold: this changes {', '.join(changed)}.")
+        else:
+            lines += _head_comments(src.text())
+        above = merge(own, above)
+    return lines
+
+
+def _changed(below: Any, above: Any, prefix: str = "") -> list[str]:
+    """The setting paths that `below` sets and `above` sets to something else."""
+    if not isinstance(below, dict) or not isinstance(above, dict):
+        return [prefix.rstrip(".")] if above is not None and above != below else []
+    return [p for key in below if key in above for p in _changed(below[key], above[key], f"{prefix}{key}.")]
 
 
 def _head_comments(text: str) -> list[str]:

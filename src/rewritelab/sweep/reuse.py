@@ -23,14 +23,22 @@ from rewritelab.run.config import run_identity
 from rewritelab.sweep.grid import RunSpec
 
 
-def finished_runs(sources: Iterable[str | os.PathLike]) -> dict[str, Path]:
-    """Identity → run directory of every finished run (a summary and a readable config) in `sources`,
-    each a sweep directory (its runs/ are read) or a directory of run directories."""
-    index: dict[str, Path] = {}
+def run_roots(sources: Iterable[str | os.PathLike]) -> list[Path]:
+    """The directories of run directories that `--reuse` sources name: a sweep directory's runs/, or a
+    directory of run directories; a source that is not there is an error."""
+    roots = []
     for source in map(Path, sources):
         root = source / RUNS_DIR if (source / RUNS_DIR).is_dir() else source
         if not root.is_dir():
             raise UserError(f"--reuse {source}: no such directory; give a sweep directory")
+        roots.append(root)
+    return roots
+
+
+def finished_runs(sources: Iterable[str | os.PathLike]) -> dict[str, Path]:
+    """Identity → run directory of every finished run (a summary and a readable config) in `sources`."""
+    index: dict[str, Path] = {}
+    for root in run_roots(sources):
         for run_dir in sorted(p for p in root.iterdir() if (p / SUMMARY).is_file()):
             try:
                 cfg = load_run_config(run_dir / RUN_CONFIG)
@@ -40,19 +48,29 @@ def finished_runs(sources: Iterable[str | os.PathLike]) -> dict[str, Path]:
     return index
 
 
+def reusable_runs(
+    pending: Iterable[RunSpec], configs: dict[str, RunConfig], sweep_dir: Path, sources: Iterable[Any]
+) -> dict[str, Path]:
+    """Run id → the finished run of `sources` that already computed it, for each pending run that has
+    one (what `--reuse` copies; `--dry-run` lists it)."""
+    index = finished_runs(sources)
+    found = {}
+    for run in pending:
+        source = index.get(_key(configs[run.run_id]))
+        if source is not None and source.resolve() != sweep_run_dir(sweep_dir, run.run_id).resolve():
+            found[run.run_id] = source
+    return found
+
+
 def reuse_runs(
     pending: Iterable[RunSpec], configs: dict[str, RunConfig], sweep_dir: Path, sources: Iterable[Any]
 ) -> dict[str, Path]:
     """Copy into `sweep_dir` each pending run that a finished run of `sources` already computed; returns
     run id → the directory it came from. The copy lands atomically (a temporary name, then a rename),
     replacing any partial run of that id, under that run's lock (a run another process trains is refused)."""
-    index = finished_runs(sources)
-    reused: dict[str, Path] = {}
-    for run in pending:
-        source = index.get(_key(configs[run.run_id]))
-        if source is None or source.resolve() == sweep_run_dir(sweep_dir, run.run_id).resolve():
-            continue
-        dest = sweep_run_dir(sweep_dir, run.run_id)
+    reused = reusable_runs(pending, configs, sweep_dir, sources)
+    for run_id, source in reused.items():
+        dest = sweep_run_dir(sweep_dir, run_id)
         incoming = dest.with_name(f".{dest.name}.reuse")
         stale = dest.with_name(f".{dest.name}.stale")
         with hold_folder(dest, RUN):
@@ -63,7 +81,6 @@ def reuse_runs(
             os.replace(dest, stale)
             os.replace(incoming, dest)
             shutil.rmtree(stale, ignore_errors=True)
-        reused[run.run_id] = source
     return reused
 
 

@@ -21,9 +21,9 @@ import torch
 import yaml
 
 from rewritelab import __version__
-from rewritelab.config import dump_yaml, load_yaml
+from rewritelab.config import describe_differences, differences, dump_yaml, load_yaml
 from rewritelab.errors import UserError
-from rewritelab.folders import RUN, SWEEP, Recognise, hold_folder, mark_folder
+from rewritelab.folders import RUN, SWEEP, Recognise, check_folder, hold_folder, mark_folder
 from rewritelab.io import atomic_write_text, read_json
 from rewritelab.layout import (
     DATA_MANIFEST,
@@ -50,11 +50,35 @@ from rewritelab.sweep.backends import (
     wants_cuda,
 )
 from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, validate_runs
-from rewritelab.sweep.reuse import reuse_runs
+from rewritelab.sweep.reuse import reuse_runs, run_roots
 from rewritelab.textfmt import Progress
 
 # ---------------------------------------------------------------------------------------------------------
 # The sweep directory
+
+
+def check_sweep_dir(sweep: Sweep, sweep_dir: Path) -> list[int]:
+    """Refuse a directory that holds another sweep (or is a file); the seeds run there so far and now."""
+    sweep_dir = Path(sweep_dir)
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise UserError(f"--out {sweep_dir}: exists and is not a directory; choose another sweep directory")
+    path = sweep_dir / SWEEP_FILE
+    if not path.exists():
+        return list(sweep.seeds)
+    raw = load_yaml(path)
+    existing = parse_sweep(raw, str(raw.get("preset") or ""), str(path))
+    if existing.identity() != sweep.identity():
+        raise UserError(
+            f"{sweep_dir}: holds a different sweep: {sweep_difference(existing, sweep)}; use another --out "
+            "directory, or delete this one to start over"
+        )
+    return list(dict.fromkeys([*existing.seeds, *sweep.seeds]))  # every seed run here so far
+
+
+def sweep_difference(existing: Sweep, sweep: Sweep) -> str:
+    """What differs between the sweep a directory holds and this one: the preset name, a base setting
+    (`--set` included) or the grid, for the message that refuses the directory."""
+    return describe_differences(differences(existing.identity(), sweep.identity()), skip="base.")
 
 
 def prepare_sweep_dir(sweep: Sweep, sweep_dir: Path, configs: dict[str, Any]) -> None:
@@ -63,20 +87,8 @@ def prepare_sweep_dir(sweep: Sweep, sweep_dir: Path, configs: dict[str, Any]) ->
     Each run directory is marked as a run: the sweep's runs are its own, those an earlier version
     prepared (a config.yaml alone) included, so `train` accepts them."""
     sweep_dir = Path(sweep_dir)
-    if sweep_dir.exists() and not sweep_dir.is_dir():
-        raise UserError(f"--out {sweep_dir}: exists and is not a directory; choose another sweep directory")
+    seeds = check_sweep_dir(sweep, sweep_dir)
     path = sweep_dir / SWEEP_FILE
-    if path.exists():
-        raw = load_yaml(path)
-        existing = parse_sweep(raw, str(raw.get("preset") or ""), str(path))
-        if existing.identity() != sweep.identity():
-            raise UserError(
-                f"{sweep_dir}: holds a different sweep (preset {existing.name!r}, other settings or "
-                "overrides); use another --out directory, or delete this one to start over"
-            )
-        seeds = list(dict.fromkeys([*existing.seeds, *sweep.seeds]))  # every seed run here so far
-    else:
-        seeds = list(sweep.seeds)
     recorded = {**sweep.to_config(), "seeds": seeds}
     atomic_write_text(path, yaml.safe_dump(recorded, sort_keys=False, default_flow_style=None))
     for run_id, cfg in configs.items():
@@ -186,6 +198,34 @@ def heartbeat(
         thread.join()
 
 
+def check_sweep(
+    sweep: Sweep,
+    sweep_dir: Path,
+    backend: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    reuse: Sequence[str | os.PathLike] = (),
+) -> tuple[list[RunSpec], dict[str, Any]]:
+    """Every check `run_sweep` makes before it writes anything, as the runs and their built configs:
+    `sweep --dry-run` makes the same ones, so it refuses exactly what the real command refuses."""
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
+    if ray_address and backend != "ray":
+        raise UserError("--ray-address needs --backend ray")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: must be at least 1")
+    if backend == "ray":
+        import_ray()
+    if ray_address:
+        check_reachable(ray_address)
+    runs = expand(sweep)
+    configs = validate_runs(runs)
+    check_folder(sweep_dir, SWEEP, holds_only_runs_of(runs))
+    check_sweep_dir(sweep, sweep_dir)
+    run_roots(reuse)
+    return runs, configs
+
+
 def run_sweep(
     sweep: Sweep,
     sweep_dir: str | os.PathLike,
@@ -199,19 +239,8 @@ def run_sweep(
 ) -> SweepResult:
     """Expand, validate, then train every unfinished run and record each finished run in results.sqlite;
     a pending run that a finished run of a `reuse` sweep directory already computed is copied, not trained."""
-    if backend not in BACKENDS:
-        raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
-    if ray_address and backend != "ray":
-        raise UserError("--ray-address needs --backend ray")
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers {workers}: must be at least 1")
-    if backend == "ray":
-        import_ray()
-    if ray_address:
-        check_reachable(ray_address)
     sweep_dir = Path(sweep_dir)
-    runs = expand(sweep)
-    configs = validate_runs(runs)
+    runs, configs = check_sweep(sweep, sweep_dir, backend, workers, ray_address, reuse)
     with hold_folder(sweep_dir, SWEEP, holds_only_runs_of(runs)):  # one sweep process at a time
         prepare_sweep_dir(sweep, sweep_dir, configs)
         return _run_in(
