@@ -42,7 +42,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from rewritelab.lm import evaluate_any_run
+    from rewritelab.kinds import evaluate_any_run
     from rewritelab.run import format_summary
 
     summary = evaluate_any_run(

@@ -21,8 +21,8 @@ from typing import Any
 from rewritelab.config import apply_overrides
 from rewritelab.errors import UserError
 from rewritelab.io import read_json
+from rewritelab.kinds import build_run_config, train_any_run
 from rewritelab.layout import RUN_CONFIG, SUMMARY, sweep_run_dir
-from rewritelab.lm import build_any_run_config, train_any_run
 from rewritelab.sweep.grid import RunSpec
 
 BACKENDS = ("local", "ray")
@@ -171,7 +171,7 @@ def _train_in_ray_worker(config: dict[str, Any], directory: str, threads: int) -
     import torch
 
     torch.set_num_threads(threads)
-    cfg = build_any_run_config(apply_overrides(config, [f"train.threads={threads}"]))
+    cfg = build_run_config(apply_overrides(config, [f"train.threads={threads}"]))
     return train_any_run(cfg, Path(directory), progress="none")
 
 

@@ -25,6 +25,7 @@ from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.errors import UserError
 from rewritelab.folders import RUN, SWEEP, Recognise, hold_folder, mark_folder
 from rewritelab.io import atomic_write_text, read_json
+from rewritelab.kinds import kind_for
 from rewritelab.layout import (
     DATA_MANIFEST,
     FOLDER_LOCK,
@@ -122,7 +123,9 @@ def execution_line(configs: dict[str, Any], runner: LocalBackend | RayBackend) -
     """Version, backend, workers x threads, device and precision: what a sweep's log says it ran."""
     cuda = wants_cuda(configs)
     device = torch.device("cuda" if cuda else "cpu")
-    dtypes = sorted({resolved_dtype(cfg.train.dtype, device, hasattr(cfg, "lm")) for cfg in configs.values()})
+    dtypes = sorted(
+        {resolved_dtype(cfg.train.dtype, device, kind_for(cfg).frozen_base) for cfg in configs.values()}
+    )
     return (
         f"rewritelab {__version__}, torch {torch.__version__}, {runner.describe()}, "
         f"device {device.type}, precision {'/'.join(dtypes)}"
