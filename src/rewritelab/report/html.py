@@ -31,8 +31,7 @@ from rewritelab.report.figures import (
 from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, load_runs, varying
 from rewritelab.report.tables import _e, _html_table, occurrence_tables_html
-from rewritelab.store import load_results, table_header, table_rows
-from rewritelab.store.export import TEXT_COLUMNS
+from rewritelab.store import load_results, table_header, table_rows, text_columns
 
 FIGURES: tuple[tuple[str, str, Callable[[Context], Any]], ...] = (
     ("e1_rules", "E1: number of training rules (or programs)", figure_rules),
@@ -173,13 +172,13 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Pat
             s.extra_html,
         ]
     header = table_header(frame)
-    text_columns = {i for i, name in enumerate(header) if name in TEXT_COLUMNS}
+    text = {i for i, name in enumerate(header) if name in text_columns(frame)}
     parts += [
         '<h2 id="results">Results table</h2>',
         '<p class="caption">One row per run and split; accuracy with its 95% bootstrap confidence interval. '
         "I = training rules (or programs), S = examples per rule; k, answer, trace and step accuracy for "
         "Markov programs.</p>",
-        _html_table(header, table_rows(frame), text_columns=text_columns),
+        _html_table(header, table_rows(frame), text_columns=text),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"

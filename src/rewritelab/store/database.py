@@ -12,6 +12,7 @@ are opened and read as missing from older CSVs, so committed results stay readab
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -22,7 +23,7 @@ from typing import Any
 from rewritelab.errors import UserError
 from rewritelab.io import dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
-from rewritelab.store.columns import experiment_columns
+from rewritelab.store.columns import config_leaves, experiment_columns, factor_values, factors
 from rewritelab.store.integrity import check_integrity, unusable
 
 BUSY_TIMEOUT_S = 60.0
@@ -62,6 +63,7 @@ COLUMNS: dict[str, str] = {
     "code_version": "TEXT",
     "finished_at": "TEXT",
 }
+LAST_EXPERIMENTAL = "answer"  # factor columns follow it
 # Program runs', convergence and pattern-count columns, absent from databases and CSVs written before them.
 ADDED_COLUMNS = (
     "train_patterns",
@@ -265,7 +267,8 @@ def database_path(source: str | os.PathLike) -> Path:
 
 def load_results(path: str | os.PathLike):
     """A results.sqlite, a sweep directory or an exported CSV → a `pandas.DataFrame` sorted by run id
-    (numbers inside ids compare as numbers) and split.
+    (numbers inside ids compare as numbers) and split: the `COLUMNS`, and after the experimental ones a
+    column per factor, each config value outside them that differs between the runs (`factor_names`).
 
     All three give equal frames for equal contents (same columns, dtypes and values), so figures drawn
     from a committed CSV match the ones drawn from the database.
@@ -294,7 +297,7 @@ def load_results(path: str | os.PathLike):
             raise unusable(db_path, e) from None
         finally:
             db.close()
-    return _normalize(frame)
+    return _with_factors(_normalize(frame))
 
 
 def _read_csv(path: Path):
@@ -338,6 +341,38 @@ def _normalize(frame):
     run_ids, splits = frame["run_id"], frame["split"]
     order = sorted(range(len(frame)), key=lambda i: (natural_key(run_ids.iat[i]), splits.iat[i]))
     return frame.iloc[order].reset_index(drop=True)
+
+
+def _with_factors(frame):
+    """The frame with a column per factor, named by its config path, after the experimental columns
+    (from the runs' config_json, so a CSV export and its database give the same columns)."""
+    import pandas as pd
+
+    leaves = [config_leaves(_config(text)) for text in frame["config_json"]]
+    at = frame.columns.get_loc(LAST_EXPERIMENTAL) + 1
+    for offset, name in enumerate(factors(leaves)):
+        values, kind = factor_values([leaf.get(name) for leaf in leaves])
+        if kind != "number":
+            column = pd.Series(values, dtype="object")
+        elif all(isinstance(v, int) for v in values):
+            column = pd.Series(values, dtype="int64")
+        else:
+            column = pd.Series([float("nan") if v is None else v for v in values], dtype="float64")
+        frame.insert(at + offset, name, column)
+    return frame
+
+
+def factor_names(frame) -> list[str]:
+    """The factor columns of a loaded results frame (config paths such as `train.weight_decay`)."""
+    return [name for name in frame.columns if name not in COLUMNS]
+
+
+def _config(text: Any) -> dict[str, Any]:
+    try:
+        config = json.loads(text) if isinstance(text, str) else {}
+    except json.JSONDecodeError:
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def natural_key(text: str) -> tuple[Any, ...]:
