@@ -8,8 +8,8 @@ from typing import Any
 
 from rewritelab.io import read_jsonl_records
 from rewritelab.layout import METRICS, sweep_run_dir
-from rewritelab.report.figures import SPLITS, _accuracy_axis, _colours, _new_figure, split_title
-from rewritelab.report.runs import Context, Run, _key_label, aggregate, group
+from rewritelab.report.figures import SPLITS, accuracy_axis, colours_for, new_figure, split_title
+from rewritelab.report.runs import Context, Run, aggregate, group, key_label
 
 
 def figure_learning_curves(ctx: Context):
@@ -28,11 +28,11 @@ def figure_learning_curves(ctx: Context):
     norm = LogNorm(rules[0], rules[-1]) if by_rules else None
     others = [c for c in ctx.varying if c != "num_rules"]
     groups = group(runs, ctx.varying)
-    palette = _colours(len(groups), sequential=False)
+    palette = colours_for(len(groups), sequential=False)
     styles = {key: STYLES[i % len(STYLES)] for i, (key, _) in enumerate(group(runs, others))}
     steps = sorted({e["step"] for r in runs for e in ctx.curves[r.run_id] if e.get("step")})
     log_x = bool(steps) and steps[-1] / steps[0] >= 100
-    fig = _new_figure(11, 4.2)
+    fig = new_figure(11, 4.2)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, split in zip(axes, SPLITS, strict=True):
         labelled: set[str] = set()  # with other conditions: one legend entry per line style
@@ -46,17 +46,17 @@ def figure_learning_curves(ctx: Context):
             style = styles[other_key]
             name = None
             if others and style not in labelled:
-                name = _key_label(others, other_key, ctx.scale_name, ctx.symbol)
+                name = key_label(others, other_key, ctx.scale_name, ctx.symbol)
                 labelled.add(style)
             elif not by_rules:
-                name = _key_label(ctx.varying, key, ctx.scale_name, ctx.symbol)
+                name = key_label(ctx.varying, key, ctx.scale_name, ctx.symbol)
             ax.plot(xs, means, color=colour, linewidth=1.2, alpha=0.9, linestyle=style, label=name)
             if len(members) > 1:
                 ax.fill_between(xs, lows, highs, color=colour, alpha=0.12, linewidth=0)
         if log_x:
             ax.set_xscale("log")
         ax.set_xlabel("training step" + (" (log scale)" if log_x else ""))
-        _accuracy_axis(ax, split_title(split, ctx.symbol))
+        accuracy_axis(ax, split_title(split, ctx.symbol))
     if by_rules:
         bar = fig.colorbar(ScalarMappable(norm=norm, cmap=_truncated_viridis()), ax=list(axes), shrink=0.9)
         bar.set_label("number of training programs P" if ctx.symbol == "P" else "number of training rules I")

@@ -30,7 +30,7 @@ from rewritelab.report.figures import (
 )
 from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, load_runs, varying
-from rewritelab.report.tables import _e, _html_table, occurrence_tables_html
+from rewritelab.report.tables import escape, html_table, occurrence_tables_html
 from rewritelab.store import load_results, table_header, table_rows, text_columns
 
 FIGURES: tuple[tuple[str, str, Callable[[Context], Any]], ...] = (
@@ -153,22 +153,22 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Pat
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>rewritelab report: {_e(name)}</title>",
+        f"<title>rewritelab report: {escape(name)}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>rewritelab report: {_e(name)}</h1>",
+        f"<h1>rewritelab report: {escape(name)}</h1>",
     ]
     description = _description(sweep_dir)
     if description:
-        parts.append(f"<p>{_e(description)}</p>")
+        parts.append(f"<p>{escape(description)}</p>")
     parts.append(_header_table(frame, ctx))
     links = [(s.name, s.title) for s in sections] + [("results", "Results table")]
-    parts.append("<nav>" + "".join(f'<a href="#{n}">{_e(t)}</a>' for n, t in links) + "</nav>")
+    parts.append("<nav>" + "".join(f'<a href="#{n}">{escape(t)}</a>' for n, t in links) + "</nav>")
     for s in sections:
         data = base64.b64encode(s.png).decode("ascii")
         parts += [
-            f'<h2 id="{s.name}">{_e(s.title)}</h2>',
-            f'<img alt="{_e(s.title)}" src="data:image/png;base64,{data}">',
-            f'<p class="caption">{_e(s.caption)} Files: {s.name}.png, {s.name}.svg.</p>',
+            f'<h2 id="{s.name}">{escape(s.title)}</h2>',
+            f'<img alt="{escape(s.title)}" src="data:image/png;base64,{data}">',
+            f'<p class="caption">{escape(s.caption)} Files: {s.name}.png, {s.name}.svg.</p>',
             s.extra_html,
         ]
     header = table_header(frame)
@@ -178,7 +178,7 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], sweep_dir: Pat
         '<p class="caption">One row per run and split; accuracy with its 95% bootstrap confidence interval. '
         "I = training rules (or programs), S = examples per rule; k, answer, trace and step accuracy for "
         "Markov programs.</p>",
-        _html_table(header, table_rows(frame), text_columns=text),
+        html_table(header, table_rows(frame), text_columns=text),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"
@@ -209,7 +209,7 @@ def _header_table(frame, ctx: Context) -> str:
         ("varied", ", ".join(VARIED_NAMES[c] for c in ctx.varying if c != "variant") or "nothing"),
         ("code versions", ", ".join(versions) or "-"),
     ]
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f'<table class="meta">{body}</table>'
 
 

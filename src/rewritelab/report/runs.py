@@ -177,7 +177,8 @@ def group(runs: Iterable[Run], conds: Sequence[str]) -> list[tuple[tuple[Any, ..
     return sorted(groups.items(), key=lambda kv: [order(c, v) for c, v in zip(conds, kv[0], strict=True)])
 
 
-def _key_label(conds: Sequence[str], key: tuple[Any, ...], scale_name: str, symbol: str = "I") -> str:
+def key_label(conds: Sequence[str], key: tuple[Any, ...], scale_name: str, symbol: str = "I") -> str:
+    """A group's legend entry: its conditions' labels, comma-separated (`all runs` when none varies)."""
     return ", ".join(label(c, v, scale_name, symbol) for c, v in zip(conds, key, strict=True)) or "all runs"
 
 
@@ -235,5 +236,6 @@ def wilson(accuracy: float, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _split_points(runs: Iterable[Run], split: str) -> list[tuple[float, float | None, float | None]]:
+def split_points(runs: Iterable[Run], split: str) -> list[tuple[float, float | None, float | None]]:
+    """(accuracy, CI low, CI high) of each run that scored `split`, for `aggregate`."""
     return [r.accuracy[split] for r in runs if split in r.accuracy]

@@ -24,6 +24,7 @@ from rewritelab.sweep.grid import (
     parse_seeds_option,
     parse_sweep,
     validate_runs,
+    value_slug,
 )
 from rewritelab.sweep.presets import available_presets, load_sweep, preset_names, preset_text
 from rewritelab.sweep.rebuild import rebuild_results
@@ -52,4 +53,5 @@ __all__ = [
     "rebuild_results",
     "run_sweep",
     "validate_runs",
+    "value_slug",
 ]
