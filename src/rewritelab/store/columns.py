@@ -135,6 +135,33 @@ def factors(configs: Iterable[dict[str, str]]) -> list[str]:
     return [p for p in paths if len({c.get(p) for c in configs}) > 1]
 
 
+def add_factor_columns(frame, after: str):
+    """`frame` (results rows) with a column per factor, named by its config path, after the column `after`
+    (from the rows' config_json, so a CSV export and its database give the same columns)."""
+    import pandas as pd
+
+    leaves = [config_leaves(_config(text)) for text in frame["config_json"]]
+    at = frame.columns.get_loc(after) + 1
+    for offset, name in enumerate(factors(leaves)):
+        values, kind = factor_values([leaf.get(name) for leaf in leaves])
+        if kind != "number":
+            column = pd.Series(values, dtype="object")
+        elif all(isinstance(v, int) for v in values):
+            column = pd.Series(values, dtype="int64")
+        else:
+            column = pd.Series([float("nan") if v is None else v for v in values], dtype="float64")
+        frame.insert(at + offset, name, column)
+    return frame
+
+
+def _config(text: Any) -> dict[str, Any]:
+    try:
+        config = json.loads(text) if isinstance(text, str) else {}
+    except json.JSONDecodeError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def factor_values(leaves: Sequence[str | None]) -> tuple[list[Any], str]:
     """A factor column's cells from its JSON leaves (None where a run lacks it), and its kind: `number`
     (ints and floats), `text` (strings), else `json` (each value as compact JSON text)."""

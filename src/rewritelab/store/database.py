@@ -12,7 +12,6 @@ are opened and read as missing from older CSVs, so committed results stay readab
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -23,7 +22,7 @@ from typing import Any
 from rewritelab.errors import UserError
 from rewritelab.io import dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
-from rewritelab.store.columns import config_leaves, experiment_columns, factor_values, factors
+from rewritelab.store.columns import add_factor_columns, experiment_columns
 from rewritelab.store.integrity import check_integrity, unusable
 
 BUSY_TIMEOUT_S = 60.0
@@ -297,7 +296,7 @@ def load_results(path: str | os.PathLike):
             raise unusable(db_path, e) from None
         finally:
             db.close()
-    return _with_factors(_normalize(frame))
+    return add_factor_columns(_normalize(frame), after=LAST_EXPERIMENTAL)
 
 
 def _read_csv(path: Path):
@@ -343,36 +342,9 @@ def _normalize(frame):
     return frame.iloc[order].reset_index(drop=True)
 
 
-def _with_factors(frame):
-    """The frame with a column per factor, named by its config path, after the experimental columns
-    (from the runs' config_json, so a CSV export and its database give the same columns)."""
-    import pandas as pd
-
-    leaves = [config_leaves(_config(text)) for text in frame["config_json"]]
-    at = frame.columns.get_loc(LAST_EXPERIMENTAL) + 1
-    for offset, name in enumerate(factors(leaves)):
-        values, kind = factor_values([leaf.get(name) for leaf in leaves])
-        if kind != "number":
-            column = pd.Series(values, dtype="object")
-        elif all(isinstance(v, int) for v in values):
-            column = pd.Series(values, dtype="int64")
-        else:
-            column = pd.Series([float("nan") if v is None else v for v in values], dtype="float64")
-        frame.insert(at + offset, name, column)
-    return frame
-
-
 def factor_names(frame) -> list[str]:
     """The factor columns of a loaded results frame (config paths such as `train.weight_decay`)."""
     return [name for name in frame.columns if name not in COLUMNS]
-
-
-def _config(text: Any) -> dict[str, Any]:
-    try:
-        config = json.loads(text) if isinstance(text, str) else {}
-    except json.JSONDecodeError:
-        return {}
-    return config if isinstance(config, dict) else {}
 
 
 def natural_key(text: str) -> tuple[Any, ...]:
