@@ -3,7 +3,7 @@
 Both contenders train the same LoRA adapter (same init, from `attach_lora` with one seed) on the same
 base weights and the same batches of rewrite prompts (plain template), fp32, AdamW on the adapter:
 
-  ours    `lm.train.lm_train_step`: the backbone on the batch, the output head only at answer positions
+  ours    `lm.lm_train_step`: the backbone on the batch, the output head only at answer positions
   plain   `model(input_ids, attention_mask, labels)`: right-padded batches, full (B, T, vocab) logits,
           prompt and padding labelled -100 (transformers' own shifted cross-entropy)
 
@@ -33,9 +33,16 @@ import numpy as np
 import torch
 
 from _common import rewrite_split, set_threads
-from rewritelab.lm import LMConfig, LoraSettings, attach_lora, encode_split, load_model, load_tokenizer
-from rewritelab.lm.encode import LMEncoded
-from rewritelab.lm.train import lm_train_step
+from rewritelab.lm import (
+    LMConfig,
+    LMEncoded,
+    LoraSettings,
+    attach_lora,
+    encode_split,
+    lm_train_step,
+    load_model,
+    load_tokenizer,
+)
 from train_throughput import time_round_robin
 
 SMOLLM2_VOCAB = 49_152

@@ -6,8 +6,8 @@ built-in GGUF and saved as a model directory both load) with the same LoRA adapt
 chat template, spaced letters — for the same optimizer steps, global batch, learning rate, warmup and
 schedule, AdamW betas, weight decay and clipping (`integrations.trl.trainer_args`), fp32 on the CPU:
 
-  ours  rewritelab's `lm:` loop (`lm.train.train_lm`): length-grouped batches, the output head only at
-        answer positions
+  ours  rewritelab's `lm:` loop (`run.train_model` with the `lm:` kind): length-grouped batches, the
+        output head only at answer positions
   trl   `trl.SFTTrainer` on the chat export (`generate --format chat`), loss on the completion only
 
 Reported: seconds per optimizer step (the loop's own time, model loading and evaluation excluded) and
@@ -31,6 +31,7 @@ from _common import set_threads
 from rewritelab.data import generate_dataset
 from rewritelab.integrations.trl import greedy_accuracy, lora_config, trainable_model, trainer_args
 from rewritelab.lm import (
+    LM,
     dataset_entries,
     load_lm_run_config,
     load_model,
@@ -38,7 +39,7 @@ from rewritelab.lm import (
     sft_records,
     task_dataset,
 )
-from rewritelab.lm.train import train_lm
+from rewritelab.run import train_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "configs" / "trl-smollm2.yaml"
 
@@ -52,7 +53,7 @@ def base_model_dir(cfg, out: Path) -> Path:
 
 
 def ours(cfg, run_dir: Path, entries, n_eval: int) -> dict:
-    s = train_lm(cfg, run_dir, None, "none")
+    s = train_model(LM, cfg, run_dir, None, "none")  # the trained model and its tokenizer
     last = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][-1]
     steps = last["step"]
     return {

@@ -85,3 +85,50 @@ def test_graph_sees_function_level_and_relative_imports():
 def test_rewritelab_imports_have_no_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+# --- front doors: a package is entered through its __init__ ------------------------------------------------
+
+MAX_REACHING_IMPORTS = 3  # imports of another package's module instead of its front door (issue 30)
+
+
+def reaching_imports(graph: dict[str, set[str]], packages: set[str]) -> list[str]:
+    """`module -> target` for each import of a module inside another package (`rewritelab.run.train`
+    from `rewritelab.lm.kind`), where the package's `__init__` should be imported instead."""
+    found = []
+    for name, targets in graph.items():
+        own = name.split(".")[1] if "." in name else None
+        for target in targets:
+            parts = target.split(".")
+            if len(parts) > 2 and parts[1] in packages and parts[1] != own:
+                found.append(f"{name} -> {target}")
+    return sorted(found)
+
+
+def test_reaching_imports_are_imports_of_another_packages_module():
+    graph = {
+        "rewritelab.lm.kind": {"rewritelab.run", "rewritelab.run.train", "rewritelab.lm.hf", "rewritelab.io"},
+        "rewritelab.kinds": {"rewritelab.lm.config"},
+        "rewritelab.run.train": {"rewritelab.run.schedule"},
+    }
+    found = reaching_imports(graph, {"run", "lm"})
+    assert found == ["rewritelab.kinds -> rewritelab.lm.config", "rewritelab.lm.kind -> rewritelab.run.train"]
+
+
+def test_packages_are_entered_through_their_front_door():
+    modules = _modules()
+    packages = {
+        name.split(".")[1] for name, path in modules.items() if path.name == "__init__.py" and "." in name
+    }
+    found = reaching_imports(import_graph(), packages)
+    assert len(found) <= MAX_REACHING_IMPORTS, "import the package, not its module:\n" + "\n".join(found)
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rewritelab"):
+                private = [a.name for a in node.names if a.name.startswith("_") and a.name[1] != "_"]
+                found += [f"{name}: {p} from {node.module}" for p in private]
+    assert not found, "make the shared helper public where it lives:\n" + "\n".join(found)

@@ -13,7 +13,7 @@ from rewritelab.config import load_yaml
 from rewritelab.errors import UserError
 from rewritelab.folders import RUN, SWEEP, hold_folder
 from rewritelab.sweep import load_sweep, prepare_sweep_dir
-from rewritelab.sweep.backends import _train_in_ray_worker
+from rewritelab.sweep.ray_backend import _train_in_ray_worker
 from support import TINY
 
 TRAIN = ["--set", "train.max_steps=2", "--set", "train.eval_every=0", "--progress", "none"]

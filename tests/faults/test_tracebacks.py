@@ -16,7 +16,7 @@ import yaml
 from rewritelab.cli import main
 from rewritelab.io import atomic_write_bytes
 from rewritelab.run import checkpoint as run_checkpoint
-from rewritelab.run import train as run_train
+from rewritelab.run import scratch as run_scratch
 from support import TINY
 
 RUN = ["--set", "train.max_steps=20", "--set", "train.checkpoint_every=5", "--set", "train.eval_every=0"]
@@ -87,7 +87,7 @@ def fail_on_call(function, n: int, error: BaseException):
 @pytest.mark.parametrize(
     ("module", "name", "call", "error", "says", "saved"),
     [
-        (run_train, "train_step", 8, MemoryError(), "out of memory", 5),  # at step 8
+        (run_scratch, "train_step", 8, MemoryError(), "out of memory", 5),  # at step 8
         (
             run_checkpoint,
             "atomic_write_bytes",

@@ -14,9 +14,10 @@ import torch
 import yaml
 
 from rewritelab.cli import main
-from rewritelab.lm import lm_run_config_from_dict, train_lm_run
-from rewritelab.lm import train as lm_train
+from rewritelab.data import generate_dataset
+from rewritelab.lm import LM, lm_run_config_from_dict, train_lm_run
 from rewritelab.run import TrainingInterrupted, split_report
+from rewritelab.run import train as train_loop
 from support import lm_config, save_tiny
 
 ALL_LLAMA = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -76,7 +77,7 @@ def test_resume_after_a_kill_gives_the_same_adapter(tiny_gpt2, tmp_path, monkeyp
     cfg = lm_run_config_from_dict(raw)
     whole = train_lm_run(cfg, tmp_path / "whole")
     with monkeypatch.context() as m:
-        m.setattr(lm_train, "stop_requests", lambda: stop_after(7))
+        m.setattr(train_loop, "stop_requests", lambda: stop_after(7))
         with pytest.raises(TrainingInterrupted):
             train_lm_run(cfg, tmp_path / "cut")
     assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["state"]["step"] == 7
@@ -148,9 +149,9 @@ def test_bf16_base_trains_an_fp32_adapter_and_records_the_precision(tiny_llama, 
     """dtype bfloat16 on an lm: run: the frozen base runs in bf16 (no fp32 copy), the adapter and its
     optimizer stay fp32, the run learns, and config.yaml records the precision that ran."""
     cfg = lm_run_config_from_dict(learning_config(tiny_llama, dtype="bfloat16", epochs=16))
-    setup = lm_train.setup(cfg, None, torch.device("cpu"))
-    frozen = {p.dtype for p in setup.model.parameters() if not p.requires_grad}
-    trainable = {p.dtype for p in setup.model.parameters() if p.requires_grad}
+    built = LM.build(cfg, generate_dataset(cfg.data), torch.device("cpu"))
+    frozen = {p.dtype for p in built.model.parameters() if not p.requires_grad}
+    trainable = {p.dtype for p in built.model.parameters() if p.requires_grad}
     assert frozen == {torch.bfloat16} and trainable == {torch.float32}
     summary = train_lm_run(cfg, tmp_path / "run")
     assert summary["train"]["final_loss"] < 0.5
@@ -162,7 +163,6 @@ def test_bf16_base_trains_an_fp32_adapter_and_records_the_precision(tiny_llama, 
 def test_auto_dtype_takes_bf16_for_a_frozen_base_only_where_it_measures_faster(
     tiny_gpt2, tmp_path, monkeypatch, speedup, expected
 ):
-    from rewritelab.lm.config import lm_run_identity
     from rewritelab.run import device as device_module
     from rewritelab.run import load_run_config
     from rewritelab.run.config import run_identity
@@ -170,7 +170,7 @@ def test_auto_dtype_takes_bf16_for_a_frozen_base_only_where_it_measures_faster(
 
     monkeypatch.setattr(device_module, "cpu_bf16_speedup", lambda: speedup)
     raw = lm_config(tiny_gpt2, dtype="auto", max_steps=2)
-    assert lm_run_identity(lm_run_config_from_dict(raw))["train"]["dtype"] == expected
+    assert LM.identity(lm_run_config_from_dict(raw))["train"]["dtype"] == expected
     train_lm_run(lm_run_config_from_dict(raw), tmp_path / "run")
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["dtype"] == expected
     # the from-scratch CPU models measured slower under bf16 autocast: auto stays fp32 for them

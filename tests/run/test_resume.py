@@ -19,7 +19,7 @@ import torch
 
 from rewritelab.cli import main
 from rewritelab.run import TrainingInterrupted, load_run_config, train_run
-from rewritelab.run import train as train_module
+from rewritelab.run import scratch as train_module
 from support import TINY
 
 # Long enough to stop mid-way; checkpoints every 100 steps, metrics lines every 50.

@@ -407,3 +407,28 @@ def test_reading_results_never_writes_the_file(tmp_path, capsys):
         assert "not a" in capsys.readouterr().err
         assert text.read_text() == "x"
     assert not (tmp_path / "r").exists()
+
+
+def test_a_knob_the_store_has_never_seen_gets_its_own_column_in_every_export(tmp_path, capsys):
+    """A sweep over `train.weight_decay` (no column of the schema names it): its values come from the runs'
+    configs as a column named by the path, after the experimental columns, in every format alike."""
+    db = tmp_path / "wd" / "results.sqlite"
+    for decay in (0.1, 0.0):
+        for seed in (0, 1):
+            s = summary(num_rules=100, seed=seed)
+            s["config"]["train"]["weight_decay"] = decay
+            record_run(db, f"weight_decay={decay}.seed={seed}", s, "wd", "p")
+    frame = load_results(db)
+    names = list(COLUMNS)
+    at = names.index("answer") + 1
+    assert list(frame.columns) == [*names[:at], "train.weight_decay", *names[at:]]
+    assert frame["train.weight_decay"].tolist() == [0.0] * 4 + [0.1] * 4
+    export(db, "csv", tmp_path / "r.csv")
+    pd.testing.assert_frame_equal(load_results(tmp_path / "r.csv"), frame)
+    export(db, "parquet", tmp_path / "r.parquet")
+    assert pd.read_parquet(tmp_path / "r.parquet")["train.weight_decay"].tolist() == [0.0] * 4 + [0.1] * 4
+    header, _, first, *_ = (" ".join(line.split()) for line in export(db, "markdown").splitlines())
+    assert "| occurrences | train.weight_decay | seed |" in header and "| 1 | 0 | 0 |" in first
+    assert main(["results", str(db), "--format", "seeds"]) == 0
+    seeds = capsys.readouterr().out
+    assert "| train.weight_decay=0.1 | test_unseen | 0, 1 |" in seeds  # never averaged with 0.0

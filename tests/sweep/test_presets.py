@@ -13,7 +13,8 @@ import yaml
 
 from rewritelab.cli import main
 from rewritelab.config import dump_yaml, load_yaml
-from rewritelab.lm import LMRunConfig, build_any_run_config
+from rewritelab.kinds import build_run_config
+from rewritelab.lm import LMRunConfig
 from rewritelab.sweep import available_presets, expand, load_sweep, preset_names, preset_text, sweep_estimate
 from rewritelab.textfmt import format_duration
 
@@ -35,11 +36,11 @@ def test_preset_expands_into_valid_run_configs(name, tmp_path):
     for run in runs:
         path = tmp_path / f"{run.run_id}.yaml"
         path.write_text(yaml.safe_dump(run.config))
-        cfg = build_any_run_config(load_yaml(path))
+        cfg = build_run_config(load_yaml(path))
         assert cfg.data.seed == cfg.train.seed == run.seed
         # the resolved config round-trips: what a run directory records loads back the same
         path.write_text(dump_yaml(cfg))
-        assert build_any_run_config(load_yaml(path)) == cfg
+        assert build_run_config(load_yaml(path)) == cfg
 
 
 def test_e1_cpu_spans_three_decades_of_rules_with_three_seeds():
@@ -101,13 +102,13 @@ def test_e6_presets_fine_tune_with_lora_on_encrypted_rewriting_with_40_percent_n
         rules = [r.params["data.num_rules"] for r in runs]
         assert len(set(rules)) >= 4 and max(rules) / min(rules) >= 64, name
         for run in runs:
-            cfg = build_any_run_config(run.config)
+            cfg = build_run_config(run.config)
             assert isinstance(cfg, LMRunConfig) and cfg.lm.task.kind == "encrypted"
             assert cfg.data.noop_frac == 0.4 and cfg.data.budget == runs[0].config["data"]["budget"]
-    cpu = build_any_run_config(expand(load_sweep("e6-cpu"))[0].config)
+    cpu = build_run_config(expand(load_sweep("e6-cpu"))[0].config)
     assert cpu.lm.model == "smollm2-135m-instruct" and cpu.train.device == "cpu"
     assert cpu.train.max_steps * cpu.train.batch_size <= 4000  # sized for ~an hour on 2 cores
-    paper = build_any_run_config(expand(load_sweep("e6-paper"))[-1].config)
+    paper = build_run_config(expand(load_sweep("e6-paper"))[-1].config)
     assert (paper.lm.lora.rank, paper.lm.lora.alpha, paper.train.lr) == (512, 1024, 1e-5)
     assert (paper.train.batch_size, paper.train.max_steps) == (64, 2000)
     assert paper.data.budget == 40000 and paper.data.num_rules == 9000
@@ -117,10 +118,10 @@ def test_e6_presets_fine_tune_with_lora_on_encrypted_rewriting_with_40_percent_n
 def test_e6_zero_shot_scores_the_base_model_on_e6_cpus_data():
     trained = {r.params["data.num_rules"]: r.config for r in expand(load_sweep("e6-cpu"))}
     for run in expand(load_sweep("e6-cpu-zero-shot")):
-        cfg = build_any_run_config(run.config)
+        cfg = build_run_config(run.config)
         assert cfg.train.max_steps == 0
         assert run.config["data"] == trained[cfg.data.num_rules]["data"]  # the same test sets
-        assert cfg.lm == build_any_run_config(trained[cfg.data.num_rules]).lm or cfg.lm.task.kind == "rewrite"
+        assert cfg.lm == build_run_config(trained[cfg.data.num_rules]).lm or cfg.lm.task.kind == "rewrite"
 
 
 def test_e6_paper_validates_without_its_model(tmp_path, capsys):

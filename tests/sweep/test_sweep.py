@@ -29,6 +29,7 @@ from rewritelab.io import read_json
 from rewritelab.report import headline_of
 from rewritelab.sweep import (
     Sweep,
+    configured_threads,
     expand,
     load_sweep,
     parse_seeds_option,
@@ -38,7 +39,6 @@ from rewritelab.sweep import (
     run_sweep,
     validate_runs,
 )
-from rewritelab.sweep.backends import configured_threads
 from rewritelab.sweep.grid import value_slug
 from rewritelab.sweep.runner import running_status
 
@@ -285,11 +285,11 @@ def test_cli_unreachable_ray_address_exits_2_quickly(tmp_path, capsys):
     assert time.monotonic() - start < 10 and not (tmp_path / "o").exists()
 
 
-def test_cli_backend_choices_are_the_sweep_backends_and_start_up_skips_torch():
-    from rewritelab.cli import sweep as cli_sweep
-    from rewritelab.sweep import BACKENDS
-
-    assert cli_sweep.BACKENDS == BACKENDS
+def test_an_unknown_backend_names_the_registered_ones_and_start_up_skips_torch(tmp_path, capsys):
+    path = write_sweep(tmp_path, {"base": BASE})
+    code, _, err = run_cli(["sweep", str(path), "--out", str(tmp_path / "o"), "--backend", "slurm"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "must be one of local, ray" in err
+    assert not (tmp_path / "o").exists()
     code = "import sys; import rewritelab.cli as c; c.build_parser(); print('torch' in sys.modules)"
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert probe.stdout.strip() == "False", probe.stderr

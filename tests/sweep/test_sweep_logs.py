@@ -13,7 +13,7 @@ import yaml
 import rewritelab.sweep
 from rewritelab.cli import main
 from rewritelab.sweep import load_sweep, run_sweep
-from rewritelab.sweep.backends import run_env
+from rewritelab.sweep.local import run_env
 
 MICRO = {
     "base": {

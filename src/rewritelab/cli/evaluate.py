@@ -45,8 +45,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from rewritelab.kinds import evaluate_any_run
     from rewritelab.layout import SUMMARY, predictions_file
-    from rewritelab.lm import evaluate_any_run
     from rewritelab.run import format_breakdowns, format_summary
 
     summary = evaluate_any_run(

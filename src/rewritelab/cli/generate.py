@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 def sft_rendering(lm_raw: dict) -> tuple[Any, bool]:
     """(task settings, spaced letters) from a config's `lm:` section, checked before any generation."""
-    from rewritelab.lm.config import LETTERS, TaskSettings
+    from rewritelab.lm import LETTERS, TaskSettings
 
     task = from_dict(TaskSettings, lm_raw.get("task"), "lm.task")
     letters = lm_raw.get("letters", "joined")
@@ -137,7 +137,7 @@ def write_sft(dataset, out: Path, style: str, task: Any, spaced: bool) -> None:
     import json
 
     from rewritelab.io import atomic_write_text
-    from rewritelab.lm.prompts import sft_records, task_dataset
+    from rewritelab.lm import sft_records, task_dataset
 
     rendered = task_dataset(dataset, task.kind, task.cipher_seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,6 @@ from rewritelab.textfmt import plural
 if TYPE_CHECKING:
     from rewritelab.sweep import Sweep, SweepResult
 
-# rewritelab.sweep.BACKENDS (a test checks they agree): importing rewritelab.sweep here, where every command
-# registers its parser, would load torch at the start of every `rewritelab` command.
-BACKENDS = ("local", "ray")
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -48,11 +44,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seeds", type=str, metavar="S1,S2,...", help="replace the preset's seeds, e.g. 0,1,2"
     )
-    parser.add_argument(
+    parser.add_argument(  # checked by the sweep against its registered backends (rewritelab.sweep.BACKENDS)
         "--backend",
-        choices=BACKENDS,
         default="local",
-        help="local: worker processes on this machine (default); ray: one Ray task per run",
+        metavar="NAME",
+        help="where the runs train: local, worker processes on this machine (default); ray, one Ray task "
+        "per run; or a backend registered with rewritelab.sweep.register_backend",
     )
     parser.add_argument(
         "--workers",

@@ -71,7 +71,7 @@ def read_run_config_file(path: str) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from rewritelab.config import apply_overrides
-    from rewritelab.lm import build_any_run_config, train_any_run
+    from rewritelab.kinds import build_run_config, train_any_run
     from rewritelab.run import TrainingInterrupted, format_summary
 
     overrides = list(args.overrides)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"train.test_examples={args.max_test_examples}")
     raw = apply_overrides(read_run_config_file(args.config), overrides)
     try:
-        summary = train_any_run(build_any_run_config(raw), args.out, args.data, args.progress)
+        summary = train_any_run(build_run_config(raw), args.out, args.data, args.progress)
     except TrainingInterrupted as e:
         print(f"{PROG}: interrupted: {e}", file=sys.stderr)
         return 128 + e.signum

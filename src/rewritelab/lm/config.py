@@ -18,13 +18,11 @@ from rewritelab.config import (
     from_dict,
     is_setting_name,
     load_yaml,
-    to_dict,
     unknown_key_error,
 )
 from rewritelab.data import DatasetSpec
 from rewritelab.errors import UserError
-from rewritelab.run import TrainConfig, resolved_dtype
-from rewritelab.run.config import EXECUTION_FIELDS
+from rewritelab.run import TrainConfig
 
 
 @dataclass
@@ -107,11 +105,6 @@ class LMRunConfig:
 SECTIONS = ("data", "lm", "train")
 
 
-def is_lm_config(raw: Any) -> bool:
-    """Whether plain config data describes a pretrained-model run (it has an `lm:` section)."""
-    return isinstance(raw, dict) and "lm" in raw
-
-
 def lm_run_config_from_dict(raw: dict[str, Any]) -> LMRunConfig:
     """Plain data → `LMRunConfig`; unknown sections or keys name the bad field."""
     if not isinstance(raw, dict):
@@ -148,19 +141,3 @@ def load_lm_run_config(
     """A YAML file (or parsed dict) plus `--set section.key=value` overrides → `LMRunConfig`."""
     raw = source if isinstance(source, dict) else load_yaml(source)
     return lm_run_config_from_dict(apply_overrides(raw, overrides))
-
-
-def lm_run_identity(cfg: LMRunConfig) -> dict[str, Any]:
-    """The parts of a config that determine a run's results (execution-only fields left out)."""
-    ident = to_dict(cfg)
-    ident["train"] = {k: v for k, v in ident["train"].items() if k not in EXECUTION_FIELDS}
-    ident["train"]["dtype"] = resolved_dtype(cfg.train.dtype, cfg.train.device, frozen_base=True)
-    return ident
-
-
-def same_lm_run(recorded: Any, cfg: LMRunConfig) -> bool:
-    """Whether a config recorded in a run directory (plain data) describes the same run as `cfg`."""
-    try:
-        return lm_run_identity(lm_run_config_from_dict(recorded)) == lm_run_identity(cfg)
-    except UserError:
-        return False

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.layout import predictions_file, sweep_run_dir
-from rewritelab.report.runs import Context, Run, _key_label, group
-from rewritelab.report.tables import _e, _html_table
+from rewritelab.report.runs import Context, Run, group, key_label
+from rewritelab.report.tables import escape, html_table
 
 # Breakdowns in the order a reader meets them, with how their header and cells read.
 TITLES = {
@@ -55,7 +55,7 @@ def breakdown_tables(ctx: Context) -> list[tuple[str, list[str], list[list[str]]
             for split in sorted({s for r in members for s in r.breakdown}):
                 cells = [_mean_cell(members, split, factor, v) for v in values]
                 if any(c != "-" for c in cells):
-                    rows.append([_key_label(ctx.varying, key, ctx.scale_name, ctx.symbol), split, *cells])
+                    rows.append([key_label(ctx.varying, key, ctx.scale_name, ctx.symbol), split, *cells])
         names = [CASES.get(factor, {}).get(v, v) for v in values]
         tables.append((TITLES.get(factor, factor), ["condition", "split", *names], rows))
     return tables
@@ -88,8 +88,8 @@ def breakdowns_html(ctx: Context) -> str:
         "examples per run in that cell in parentheses; - where a run has no such example.</p>"
     ]
     for title, header, rows in tables:
-        parts.append(f"<h3>{_e(title)}</h3>")
-        parts.append(_html_table(header, rows, text_columns={0, 1}))
+        parts.append(f"<h3>{escape(title)}</h3>")
+        parts.append(html_table(header, rows, text_columns={0, 1}))
     return "".join(parts)
 
 
@@ -117,7 +117,7 @@ def example_errors(ctx: Context, sweep_dir: Path | None) -> dict[str, list[dict[
             if not path.is_file():
                 continue
             rows = out.setdefault(split, [])
-            name = _key_label(ctx.varying, key, ctx.scale_name, ctx.symbol)
+            name = key_label(ctx.varying, key, ctx.scale_name, ctx.symbol)
             for record in _wrong(path, min(per_group, EXAMPLES_PER_SPLIT - len(rows))):
                 rows.append({"condition": name, **{f: _text(record[f]) for f in FIELDS if f in record}})
     return out
@@ -160,11 +160,11 @@ def examples_html(errors: dict[str, list[dict[str, str]]]) -> str:
         )
     parts = ['<p class="caption">Wrong answers of each split, from the first seed of each condition.</p>']
     for split, rows in errors.items():
-        parts.append(f"<h3>{_e(split)}</h3>")
+        parts.append(f"<h3>{escape(split)}</h3>")
         if not rows:
             parts.append("<p>No wrong answer: every prediction read was correct.</p>")
             continue
         header = ["condition", *[f for f in FIELDS if any(f in r for r in rows)]]
         cells = [[r.get(h, "") for h in header] for r in rows]
-        parts.append(_html_table(header, cells, text_columns=set(range(len(header)))))
+        parts.append(html_table(header, cells, text_columns=set(range(len(header)))))
     return "".join(parts)

@@ -10,8 +10,8 @@ from typing import Any
 
 from rewritelab.io import read_jsonl_records
 from rewritelab.layout import METRICS, sweep_run_dir
-from rewritelab.report.figures import SPLITS, _accuracy_axis, _new_figure, split_title
-from rewritelab.report.runs import Context, Run, _key_label, aggregate, group, label
+from rewritelab.report.figures import SPLITS, accuracy_axis, new_figure, split_title
+from rewritelab.report.runs import Context, Run, aggregate, group, key_label, label
 from rewritelab.report.style import palette, sequential_colour
 
 STYLES = ("-", "--", ":", "-.")
@@ -52,10 +52,10 @@ def curve_lines(ctx: Context, runs: Sequence[Run]) -> Lines:
 
         colour_bar = (LogNorm(rules[0], rules[-1]), rules)
     if others and len(styles) <= len(STYLES):
-        legend += [("0.25", styles[k], _key_label(others, k, ctx.scale_name, ctx.symbol)) for k in other_keys]
+        legend += [("0.25", styles[k], key_label(others, k, ctx.scale_name, ctx.symbol)) for k in other_keys]
     elif not by_rules and len(groups) <= 12:
         legend += [
-            (cycle[i], line_styles[i], _key_label(ctx.varying, key, ctx.scale_name, ctx.symbol))
+            (cycle[i], line_styles[i], key_label(ctx.varying, key, ctx.scale_name, ctx.symbol))
             for i, (key, _) in enumerate(groups)
         ]
     return Lines(groups, colours, line_styles, legend, colour_bar)
@@ -105,14 +105,14 @@ def figure_learning_curves(ctx: Context):
         return None
     lines = curve_lines(ctx, runs)
     log_x = _log_steps(runs, ctx.curves)
-    fig = _new_figure(11, 4.2)
+    fig = new_figure(11, 4.2)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, split in zip(axes, SPLITS, strict=True):
         _draw(ax, lines, lambda members, s=split: seed_curve(members, ctx.curves, s))
         if log_x:
             ax.set_xscale("log")
         ax.set_xlabel("training step" + (" (log scale)" if log_x else ""))
-        _accuracy_axis(ax, split_title(split, ctx.symbol))
+        accuracy_axis(ax, split_title(split, ctx.symbol))
     _decorate(fig, axes, lines, ctx.symbol)
     fig.suptitle("Learning curves")
     seeds = max(len(members) for _, members in lines.groups)
@@ -131,7 +131,7 @@ def figure_loss_curves(ctx: Context):
     if not runs:
         return None
     lines = curve_lines(ctx, runs)
-    fig = _new_figure(7.5, 4.2)
+    fig = new_figure(7.5, 4.2)
     ax = fig.subplots(1, 1)
     _draw(ax, lines, lambda members: seed_losses(members, ctx.losses), bands=False)
     if _log_steps(runs, ctx.losses):

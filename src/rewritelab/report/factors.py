@@ -14,12 +14,12 @@ from typing import Any
 
 from rewritelab.report.figures import (
     RULES_PANELS,
-    _accuracy_axis,
-    _band_note,
-    _new_figure,
+    accuracy_axis,
+    band_note,
+    new_figure,
     split_title,
 )
-from rewritelab.report.runs import Context, Run, _split_points, aggregate
+from rewritelab.report.runs import Context, Run, aggregate, split_points
 from rewritelab.report.style import palette
 
 SEEDS = ("data.seed", "train.seed")  # the seed is the replicate, not a factor
@@ -86,7 +86,7 @@ def figure_factors(ctx: Context):
     if not rows:
         return None
     panels = [s for s in RULES_PANELS if any(s in r.accuracy for r in ctx.runs)]
-    fig = _new_figure(5.5 * len(panels), 3.9 * len(rows))
+    fig = new_figure(5.5 * len(panels), 3.9 * len(rows))
     axes = fig.subplots(len(rows), len(panels), sharey=True, squeeze=False)
     for row_axes, row in zip(axes, rows, strict=True):
         others = [f for f in factors if f not in row]
@@ -111,14 +111,14 @@ def figure_factors(ctx: Context):
             ax.set_xticks(positions, [show(x) for x in xs])
             also = f" (with {', '.join(row[1:])})" if row[1:] else ""
             ax.set_xlabel(row[0] + also)
-            _accuracy_axis(ax, split_title(split, ctx.symbol))
+            accuracy_axis(ax, split_title(split, ctx.symbol))
         if others and len(keys) <= 12:
             row_axes[0].legend(loc="best")
     fig.suptitle("Accuracy vs " + ", ".join(row[0] for row in rows))
     caption = (
         "Exact-match accuracy against each setting that differs between the runs (read from their resolved "
         f"configs) and that no figure above plots: {', '.join(p for row in rows for p in row)}. "
-        f"{_band_note(ctx.runs)}"
+        f"{band_note(ctx.runs)}"
     )
     return fig, caption
 
@@ -141,7 +141,7 @@ def _plot(ax, runs: list[Run], path: str, xs: list[Any], log: bool, split: str, 
     """One line: the seed mean (95 % band) at each value of `path` these runs have."""
     px, means, lows, highs = [], [], [], []
     for i, x in enumerate(xs):
-        points = _split_points([r for r in runs if value(r, path) == x], split)
+        points = split_points([r for r in runs if value(r, path) == x], split)
         if not points:
             continue
         mean, low, high = aggregate(points)

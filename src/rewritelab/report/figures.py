@@ -15,11 +15,11 @@ from rewritelab.layout import EVAL_SPLITS
 from rewritelab.report.runs import (
     Context,
     Run,
-    _key_label,
-    _split_points,
     aggregate,
     group,
+    key_label,
     label,
+    split_points,
     wilson,
 )
 from rewritelab.report.style import line_colours
@@ -63,7 +63,7 @@ def split_title(split: str, symbol: str) -> str:
     return title.replace("rules", "programs") if symbol == "P" else title
 
 
-def _accuracy_axis(ax, title: str, axis: str = "y") -> None:
+def accuracy_axis(ax, title: str, axis: str = "y") -> None:
     """Accuracy from 0 to 100 % (values stay fractions; only the ticks read as percent)."""
     from matplotlib.ticker import PercentFormatter
 
@@ -73,7 +73,8 @@ def _accuracy_axis(ax, title: str, axis: str = "y") -> None:
     ax.set_title(title)
 
 
-def _new_figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib figure outside pyplot's global state (nothing to close, safe in threads)."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
@@ -92,21 +93,21 @@ def figure_rules(ctx: Context):
     groups = group(ctx.runs, lines)
     colours = line_colours(lines, len(groups))
     panels = [s for s in RULES_PANELS if any(s in r.accuracy for r in ctx.runs)] or list(SPLITS)
-    fig = _new_figure(5.5 * len(panels), 4.2)
+    fig = new_figure(5.5 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False).ravel()
     what = "programs P" if ctx.symbol == "P" else "rules I"
     for ax, split in zip(axes, panels, strict=True):
         for (key, members), colour in zip(groups, colours, strict=True):
-            name = _key_label(lines, key, ctx.scale_name, ctx.symbol)
+            name = key_label(lines, key, ctx.scale_name, ctx.symbol)
             _plot_mean_line(ax, members, "num_rules", split, colour, name)
         _rules_axis(ax, ctx.runs, ctx.symbol)
-        _accuracy_axis(ax, split_title(split, ctx.symbol))
+        accuracy_axis(ax, split_title(split, ctx.symbol))
     if lines:
         axes[0].legend(loc="upper left")
     fig.suptitle(f"Accuracy vs number of training {what.split()[0]}")
     caption = (
         f"Exact-match accuracy (of the final string) against the number of distinct training {what} "
-        f"(log scale). {_band_note(ctx.runs)}"
+        f"(log scale). {band_note(ctx.runs)}"
     )
     return fig, caption
 
@@ -114,7 +115,7 @@ def figure_rules(ctx: Context):
 def _plot_mean_line(ax, runs: list[Run], x_cond: str, split: str, colour, name: str) -> None:
     xs, means, lows, highs = [], [], [], []
     for (x,), members in group(runs, [x_cond]):
-        points = _split_points(members, split)
+        points = split_points(members, split)
         if x is None or not points:
             continue
         mean, low, high = aggregate(points)
@@ -128,7 +129,8 @@ def _plot_mean_line(ax, runs: list[Run], x_cond: str, split: str, colour, name: 
     ax.fill_between(xs, lows, highs, color=colour, alpha=0.18, linewidth=0)
 
 
-def _band_note(runs: Sequence[Run]) -> str:
+def band_note(runs: Sequence[Run]) -> str:
+    """The caption sentence saying what a figure's bands are (across seeds, or one run's bootstrap)."""
     seeds = {r.seed for r in runs}
     if len(seeds) >= 2:
         return f"Mean over {len(seeds)} seeds; bands are 95% confidence intervals across seeds (Student t)."
@@ -144,14 +146,14 @@ def figure_alpha(ctx: Context):
     colours = line_colours(lines, len(groups))
     alphas = sorted({r.cond["alpha"] for r in ctx.runs if r.cond["alpha"] is not None})
     uniform_x = (alphas[-1] if alphas else 1.0) * 3
-    fig = _new_figure(11, 4.2)
+    fig = new_figure(11, 4.2)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, split in zip(axes, SPLITS, strict=True):
         for (key, members), colour in zip(groups, colours, strict=True):
-            name = _key_label(lines, key, ctx.scale_name)
+            name = key_label(lines, key, ctx.scale_name)
             powerlaw = [r for r in members if r.cond["alpha"] is not None]
             _plot_mean_line(ax, powerlaw, "alpha", split, colour, name)
-            uniform = _split_points([r for r in members if r.cond["dist"] == "uniform"], split)
+            uniform = split_points([r for r in members if r.cond["dist"] == "uniform"], split)
             if uniform:
                 mean, low, high = aggregate(uniform)
                 ax.errorbar([uniform_x], [mean], yerr=[[mean - low], [high - mean]], marker="s", color=colour,
@@ -163,13 +165,13 @@ def figure_alpha(ctx: Context):
         if alphas:
             ax.axvline((alphas[-1] * uniform_x) ** 0.5, color="0.4", linestyle=":", linewidth=1)
         ax.set_xlabel("power-law α (smaller = more skewed rule frequencies)")
-        _accuracy_axis(ax, SPLIT_TITLES[split])
+        accuracy_axis(ax, SPLIT_TITLES[split])
     if lines:
         axes[0].legend(loc="lower right")
     fig.suptitle("Robustness to skewed rule frequencies")
     caption = (
         "Accuracy against the power-law shape α of the per-rule example counts; squares on the right are "
-        f"uniform counts. {_band_note(ctx.runs)}"
+        f"uniform counts. {band_note(ctx.runs)}"
     )
     return fig, caption
 
@@ -181,18 +183,18 @@ def figure_noop(ctx: Context):
     shares = group(ctx.runs, ["noop_frac"])
     lines = [c for c in ctx.varying if c not in ("noop_frac", "num_rules")]
     rows, cols = _grid(len(shares))
-    fig = _new_figure(4.2 * cols + 0.6, 3.6 * rows)
+    fig = new_figure(4.2 * cols + 0.6, 3.6 * rows)
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
     for ax, ((share,), members) in zip(axes, shares, strict=False):
         groups = group(members, lines)
         colours = line_colours(lines, len(groups))
         for (key, line_runs), colour in zip(groups, colours, strict=True):
-            prefix = _key_label(lines, key, ctx.scale_name) + ": " if lines else ""
+            prefix = key_label(lines, key, ctx.scale_name) + ": " if lines else ""
             for case, style in (("false", "-"), ("true", "--")):
                 name = prefix + ("no-op inputs" if case == "true" else "applied (pattern present)")
                 _plot_cell_line(ax, line_runs, case, colour, style, name)
         _rules_axis(ax, ctx.runs)
-        _accuracy_axis(ax, f"training {label('noop_frac', share)}")
+        accuracy_axis(ax, f"training {label('noop_frac', share)}")
         ax.legend(loc="lower right")
     for ax in axes[len(shares) :]:
         ax.set_visible(False)
@@ -244,7 +246,7 @@ def figure_family(ctx: Context):
     facet_conds = [c for c in ctx.varying if c != "family"]
     families = [k[0] for k, _ in group(ctx.runs, ["family"])]
     rows, cols = _grid(len(facets), 3)
-    fig = _new_figure(4.6 * cols + 2.2, (0.45 * len(families) + 1.4) * rows)
+    fig = new_figure(4.6 * cols + 2.2, (0.45 * len(families) + 1.4) * rows)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True).ravel()
     colours = {"test_seen": "#4292c6", "test_unseen": "#08306b"}
     height = 0.38
@@ -253,7 +255,7 @@ def figure_family(ctx: Context):
         for offset, split in ((-height / 2, "test_seen"), (height / 2, "test_unseen")):
             ys, means, errors = [], [], [[], []]
             for i, fam in enumerate(families):
-                points = _split_points(by_family.get((fam,), []), split)
+                points = split_points(by_family.get((fam,), []), split)
                 if not points:
                     continue
                 mean, low, high = aggregate(points)
@@ -265,7 +267,7 @@ def figure_family(ctx: Context):
                     label=SPLIT_TITLES[split])  # fmt: skip
         ax.set_yticks(range(len(families)), [str(f) for f in families])
         ax.invert_yaxis()
-        _accuracy_axis(ax, _key_label(facet_conds, key, ctx.scale_name), axis="x")
+        accuracy_axis(ax, key_label(facet_conds, key, ctx.scale_name), axis="x")
     for ax in axes[len(facets) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -273,7 +275,7 @@ def figure_family(ctx: Context):
     fig.suptitle("Accuracy per training rule family")
     caption = (
         "Exact-match accuracy of models trained on each family of rules, on seen rules (light) and unseen "
-        f"rules (dark). {_band_note(ctx.runs)}"
+        f"rules (dark). {band_note(ctx.runs)}"
     )
     return fig, caption
 
@@ -288,7 +290,7 @@ def figure_occurrences(ctx: Context):
     rows, cols = _grid(len(tables), 2)
     n_rows = max(len(t[1]) for t in tables)
     n_cols = max(len(t[2]) for t in tables)
-    fig = _new_figure((0.9 * n_cols + 2.8) * cols + 0.8, (0.5 * n_rows + 1.6) * rows)
+    fig = new_figure((0.9 * n_cols + 2.8) * cols + 0.8, (0.5 * n_rows + 1.6) * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     image = None
     for ax, (title, row_keys, col_keys, values) in zip(axes, tables, strict=False):

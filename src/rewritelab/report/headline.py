@@ -15,9 +15,9 @@ from rewritelab.report.runs import (
     NUMERIC,
     Context,
     Run,
-    _key_label,
     aggregate,
     group,
+    key_label,
     label,
     load_runs,
     varying,
@@ -44,7 +44,7 @@ def headline(ctx: Context) -> list[str]:
         groups = group(runs, others)
         sentences = []
         for key, members in groups[:MAX_GROUPS]:
-            where = f" ({_key_label(others, key, ctx.scale_name, ctx.symbol)})" if others else ""
+            where = f" ({key_label(others, key, ctx.scale_name, ctx.symbol)})" if others else ""
             sentences += _contrast(subject, primary, members, split, where, ctx)
         if len(groups) > MAX_GROUPS:
             sentences.append(f"({len(groups) - MAX_GROUPS} more combinations: see the figures and tables.)")

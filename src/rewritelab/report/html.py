@@ -44,9 +44,8 @@ from rewritelab.report.sections import (
     task_text,
 )
 from rewritelab.report.style import RC
-from rewritelab.report.tables import _e, _html_table, occurrence_tables_html
-from rewritelab.store import load_results, table_header, table_rows
-from rewritelab.store.export import TEXT_COLUMNS
+from rewritelab.report.tables import escape, html_table, occurrence_tables_html
+from rewritelab.store import load_results, table_header, table_rows, text_columns
 
 FIGURES: tuple[tuple[str, str, Callable[[Context], Any]], ...] = (
     ("e1_rules", "E1: number of training rules (or programs)", figure_rules),
@@ -181,24 +180,24 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], run_dirs: Path
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>rewritelab report: {_e(name)}</title>",
+        f"<title>rewritelab report: {escape(name)}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>rewritelab report: {_e(name)}</h1>",
+        f"<h1>rewritelab report: {escape(name)}</h1>",
     ]
     description = _description(run_dirs)
     if description:
-        parts.append(f"<p>{_e(description)}</p>")
-    found = "".join(f"<p>{_e(sentence)}</p>" for sentence in headline(ctx))
+        parts.append(f"<p>{escape(description)}</p>")
+    found = "".join(f"<p>{escape(sentence)}</p>" for sentence in headline(ctx))
     parts += ['<div class="headline"><h2 id="found">What was found</h2>', found, "</div>"]
     parts.append(_header_table(frame, ctx))
     links = [("trained", "What was trained")]
     links += [(s.name, s.title) for s in sections]
     links += [("convergence", "Convergence"), ("breakdowns", "Breakdowns"), ("errors", "Example errors")]
     links += [("execution", "How it ran"), ("results", "Results table")]
-    parts.append("<nav>" + "".join(f'<a href="#{n}">{_e(t)}</a>' for n, t in links) + "</nav>")
+    parts.append("<nav>" + "".join(f'<a href="#{n}">{escape(t)}</a>' for n, t in links) + "</nav>")
     parts += [
         '<h2 id="trained">What was trained</h2>',
-        f"<p>{_e(task_text(ctx))}</p>",
+        f"<p>{escape(task_text(ctx))}</p>",
         '<p class="caption">The resolved configuration of the runs; ◆ marks the settings that differ '
         "between runs (what this sweep varies).</p>",
         config_html(ctx.runs),
@@ -206,9 +205,9 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], run_dirs: Path
     for s in sections:
         data = base64.b64encode(s.png).decode("ascii")
         parts += [
-            f'<h2 id="{s.name}">{_e(s.title)}</h2>',
-            f'<img alt="{_e(s.title)}" src="data:image/png;base64,{data}">',
-            f'<p class="caption">{_e(s.caption)} Files: {s.name}.png, {s.name}.svg.</p>',
+            f'<h2 id="{s.name}">{escape(s.title)}</h2>',
+            f'<img alt="{escape(s.title)}" src="data:image/png;base64,{data}">',
+            f'<p class="caption">{escape(s.caption)} Files: {s.name}.png, {s.name}.svg.</p>',
             s.extra_html,
         ]
     versions = sorted({str(v) for v in frame["code_version"].dropna()})
@@ -224,13 +223,13 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], run_dirs: Path
         meta_html(execution),
     ]
     header = table_header(frame)
-    text_columns = {i for i, name in enumerate(header) if name in TEXT_COLUMNS}
+    text = {i for i, name in enumerate(header) if name in text_columns(frame)}
     parts += [
         '<h2 id="results">Results table</h2>',
         '<p class="caption">One row per run and split; accuracy in percent with its 95% bootstrap confidence '
         "interval. I = training rules (or programs), S = examples per rule; k, answer, trace and step "
         "accuracy for Markov programs.</p>",
-        _html_table(header, table_rows(frame), text_columns=text_columns),
+        html_table(header, table_rows(frame), text_columns=text),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"

@@ -8,14 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rewritelab.report.figures import (
-    _accuracy_axis,
-    _band_note,
-    _new_figure,
-    cell_point,
-    split_title,
-)
-from rewritelab.report.runs import Context, Run, _key_label, aggregate, group, label
+from rewritelab.report.figures import accuracy_axis, band_note, cell_point, new_figure, split_title
+from rewritelab.report.runs import Context, Run, aggregate, group, key_label, label
 from rewritelab.report.style import line_colours
 
 K_PANELS = ("test_unseen", "test_unseen_strict")
@@ -49,25 +43,25 @@ def figure_steps(ctx: Context):
         return None
     lines = [c for c in ctx.varying if c != "answer"]
     panels = group(runs, ["answer"])
-    fig = _new_figure(5.5 * len(panels), 4.2)
+    fig = new_figure(5.5 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False).ravel()
     for ax, ((answer,), members) in zip(axes, panels, strict=True):
         groups = group(members, lines)
         trained = max(_cells(members, "test_unseen", "steps"))
         for (key, line_runs), colour in zip(groups, line_colours(lines, len(groups)), strict=True):
-            name = _key_label(lines, key, ctx.scale_name, ctx.symbol)
+            name = key_label(lines, key, ctx.scale_name, ctx.symbol)
             _plot_cells(ax, _cells(line_runs, "test_unseen", "steps"), colour, "-", name)
             _plot_cells(ax, _cells(line_runs, "test_ood_steps", "steps"), colour, "--", None)
         ax.axvline(trained + 0.5, color="0.4", linestyle=":", linewidth=1)
         ax.set_xlabel("execution steps (rewrites until the program halts)")
-        _accuracy_axis(ax, label("answer", answer))
+        accuracy_axis(ax, label("answer", answer))
     if lines:
         axes[0].legend(loc="lower left")
     fig.suptitle("Unseen-program accuracy vs number of execution steps")
     caption = (
         "Final-string exact match on unseen programs by the number of rewrites their execution takes: "
         "solid within the trained step range (test_unseen), dashed beyond it (test_ood_steps); the dotted "
-        f"line marks the longest trained execution. {_band_note(runs)}"
+        f"line marks the longest trained execution. {band_note(runs)}"
     )
     return fig, caption
 
@@ -84,23 +78,23 @@ def figure_k(ctx: Context):
     if not lines:
         return None
     panels = [s for s in K_PANELS if any(_cells(m, s, "k") for _, m in lines)]
-    fig = _new_figure(5.5 * len(panels), 4.2)
+    fig = new_figure(5.5 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False).ravel()
     colours = line_colours(conds, len(lines))
     for ax, split in zip(axes, panels, strict=True):
         for (key, members), colour in zip(lines, colours, strict=True):
-            name = _key_label(conds, key, ctx.scale_name, ctx.symbol)
+            name = key_label(conds, key, ctx.scale_name, ctx.symbol)
             _plot_cells(ax, _cells(members, split, "k"), colour, "-", name)
         ks = sorted({k for _, m in lines for k in _cells(m, split, "k")})
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.set_xlabel("rules per program k")
-        _accuracy_axis(ax, split_title(split, ctx.symbol))
+        accuracy_axis(ax, split_title(split, ctx.symbol))
     if conds:
         axes[0].legend(loc="lower left")
     fig.suptitle("Accuracy vs program length k")
     runs = [r for _, m in lines for r in m]
     caption = (
         "Final-string exact match by the number of rules per program (from each run's k breakdown). "
-        f"{_band_note(runs)}"
+        f"{band_note(runs)}"
     )
     return fig, caption

@@ -1,8 +1,8 @@
 """Runs of a results frame: their conditions, labels and order, grouping, and the statistics over seeds.
 
 A run is defined by its conditions (number of rules I, S or budget, rule distribution, no-op share,
-family, occurrences; for Markov programs also k and the answer format; and a `variant` for any other
-config value that differs between runs) and its seed;
+family, occurrences; for Markov programs also k and the answer format; and a `variant` for its factors,
+the other config values that differ between runs) and its seed;
 seeds are averaged with a 95 % band (Student t across seeds, else the run's own bootstrap CI).
 """
 
@@ -14,16 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewritelab.store import config_leaves, factors
+
 # Two-sided 97.5 % Student t quantiles for 1..30 degrees of freedom (CIs across a few seeds).
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
         2.045, 2.042)  # fmt: skip
 Z975 = 1.959964
-# Config paths already covered by a condition (or by the seed); any other path that differs between runs
-# (a learning rate, a model size, a test family) becomes the `variant` condition.
-COVERED = ("data.num_rules", "data.examples_per_rule", "data.budget", "data.alpha", "data.rule_distribution",
-           "data.noop_frac", "data.family", "data.occurrences", "data.seed", "train.seed")  # fmt: skip
-PROGRAM_COVERED = ("data.family.name", "data.family.patterns", "data.family.k", "data.family.answer")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -44,7 +41,7 @@ class Run:
     steps: int | None = None
     tokens: int | None = None
     seconds: float | None = None  # training time (learning-curve evaluations included)
-    config: dict[str, str] = field(default_factory=dict)  # the resolved config, flattened (`_flatten`)
+    config: dict[str, str] = field(default_factory=dict)  # the resolved config (`store.config_leaves`)
     accuracy: dict[str, tuple[float, float | None, float | None]] = field(default_factory=dict)
     breakdown: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -67,7 +64,7 @@ def load_runs(frame) -> tuple[list[Run], str]:
             run.converged = None if converged is None else bool(converged)
             run.loss_drop, run.acc_delta = _value(row["loss_drop"]), _value(row["acc_delta"])
             run.steps, run.tokens, run.seconds = (_value(row[c]) for c in ("steps", "tokens", "seconds"))
-            run.config = _flatten(_json(row["config_json"]))
+            run.config = config_leaves(_json(row["config_json"]))
         low, high = _value(row["ci_low"]), _value(row["ci_high"])
         run.accuracy[row["split"]] = (float(row["accuracy"]), low, high)
         run.breakdown[row["split"]] = _json(row["breakdown_json"])
@@ -104,38 +101,15 @@ def _k_value(label: Any) -> Any:
     return int(label) if isinstance(label, str) and label.isdigit() else label
 
 
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested config → {"train.lr": "0.001", ...} (leaves as JSON text, comparable and printable)."""
-    out: dict[str, str] = {}
-    for key, value in config.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{path}."))
-        else:
-            out[path] = json.dumps(value, sort_keys=True)
-    return out
-
-
-def _covered(path: str, program: bool) -> bool:
-    """Whether a condition covers `path`; of a program family only its pattern family, k and answer
-    format are conditions, so runs differing in its steps or caps stay apart."""
-    covered = [c for c in COVERED if c != "data.family"] + list(PROGRAM_COVERED) if program else COVERED
-    return any(path == c or path.startswith(c + ".") for c in covered)
-
-
 def _set_variants(runs: list[Run]) -> None:
-    """Label each run by the config values outside the known conditions that differ between runs, so
-    runs of another learning rate or model size are never averaged together as if they were seeds."""
-    paths = sorted({p for r in runs for p in r.config if not _covered(p, _is_program(r.config))})
-    differing = [p for p in paths if len({r.config.get(p) for r in runs}) > 1]
+    """Label each run by its factors (`store.factors`: the config values outside the known conditions
+    that differ between runs, the results' factor columns), so runs of another learning rate or model
+    size are never averaged together as if they were seeds."""
+    differing = factors(r.config for r in runs)
     if not differing:
         return
     for run in runs:
         run.cond["variant"] = ", ".join(f"{p}={run.config.get(p, '-')}" for p in differing)
-
-
-def _is_program(config: dict[str, str]) -> bool:
-    return config.get("data.family.name") == '"program"'
 
 
 def _value(x: Any) -> Any:
@@ -209,7 +183,8 @@ def group(runs: Iterable[Run], conds: Sequence[str]) -> list[tuple[tuple[Any, ..
     return sorted(groups.items(), key=lambda kv: [order(c, v) for c, v in zip(conds, kv[0], strict=True)])
 
 
-def _key_label(conds: Sequence[str], key: tuple[Any, ...], scale_name: str, symbol: str = "I") -> str:
+def key_label(conds: Sequence[str], key: tuple[Any, ...], scale_name: str, symbol: str = "I") -> str:
+    """A group's legend entry: its conditions' labels, comma-separated (`all runs` when none varies)."""
     return ", ".join(label(c, v, scale_name, symbol) for c, v in zip(conds, key, strict=True)) or "all runs"
 
 
@@ -268,5 +243,6 @@ def wilson(accuracy: float, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _split_points(runs: Iterable[Run], split: str) -> list[tuple[float, float | None, float | None]]:
+def split_points(runs: Iterable[Run], split: str) -> list[tuple[float, float | None, float | None]]:
+    """(accuracy, CI low, CI high) of each run that scored `split`, for `aggregate`."""
     return [r.accuracy[split] for r in runs if split in r.accuracy]

@@ -14,7 +14,7 @@ from rewritelab.io import read_json
 from rewritelab.layout import SUMMARY, sweep_run_dir
 from rewritelab.report.factors import SEEDS, _sort_key, show, varied_factors
 from rewritelab.report.runs import Context, Run
-from rewritelab.report.tables import _e, _html_table
+from rewritelab.report.tables import escape, html_table
 from rewritelab.textfmt import format_duration
 
 # ---------------------------------------------------------------------------------------------------------
@@ -73,10 +73,11 @@ def config_html(runs: Sequence[Run]) -> str:
         head, _, name = path.partition(".")
         cls, mark = (' class="varied"', " ◆") if varies else ("", "")
         sections.setdefault(head, []).append(
-            f'<tr{cls}><td class="text">{_e(name)}{mark}</td><td class="text wrap">{_e(value)}</td></tr>'
+            f'<tr{cls}><td class="text">{escape(name)}{mark}</td>'
+            f'<td class="text wrap">{escape(value)}</td></tr>'
         )
     tables = [
-        f'<table class="config"><thead><tr><th colspan="2" class="text">{_e(head)}</th></tr></thead>'
+        f'<table class="config"><thead><tr><th colspan="2" class="text">{escape(head)}</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
         for head, rows in sections.items()
     ]
@@ -122,10 +123,10 @@ def convergence_html(runs: Sequence[Run]) -> str:
         verdict = f"All {len(runs)} runs converged."
     else:
         verdict = f"{len(runs) - len(bad)} of {len(runs)} runs converged ({judged} judged); the others:"
-    parts = [f"<p>{_e(CONVERGED_MEANING)}</p>", f"<p>{_e(verdict)}</p>"]
+    parts = [f"<p>{escape(CONVERGED_MEANING)}</p>", f"<p>{escape(verdict)}</p>"]
     if bad:
         rows = [[r.run_id, _steps(r), why_not_converged(r)] for r in bad]
-        parts.append(_html_table(["run", "steps", "why not converged"], rows, text_columns={0, 2}))
+        parts.append(html_table(["run", "steps", "why not converged"], rows, text_columns={0, 2}))
     return "".join(parts)
 
 
@@ -198,5 +199,5 @@ def _spread(values: Sequence[float], fmt) -> str:
 
 
 def meta_html(rows: Sequence[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f'<table class="meta">{body}</table>'

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 
 from rewritelab.report.figures import cell_point
-from rewritelab.report.runs import Run, _key_label, aggregate, group, load_runs, varying
+from rewritelab.report.runs import Run, aggregate, group, key_label, load_runs, varying
 
 HEADER = ["condition", "split", "seeds", "per seed", "mean", "across seeds [95% t]",
           "bootstrap [95%, mean of runs]", "patterns / I (min)", "converged"]  # fmt: skip
@@ -24,7 +24,7 @@ def seed_rows(runs: Sequence[Run], scale_name: str) -> list[list[str]]:
             mean, low, high = aggregate(points)
             rows.append(
                 [
-                    _key_label(conds, key, scale_name),
+                    key_label(conds, key, scale_name),
                     split,
                     ", ".join("-" if r.seed is None else str(r.seed) for r in have),
                     " / ".join(_pct(p[0]) for p in points),

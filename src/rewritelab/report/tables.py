@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewritelab.report.runs import Context, _key_label, _split_points, aggregate, group
+from rewritelab.report.runs import Context, aggregate, group, key_label, split_points
 from rewritelab.store import load_results, per_rule
 from rewritelab.textfmt import format_table
 
@@ -32,10 +32,10 @@ def occurrence_tables(ctx: Context) -> list[tuple[str, list[Any], list[Any], lis
         for occ in row_keys:
             row = []
             for rules in col_keys:
-                points = _split_points(cells.get((occ, rules), []), "test_unseen")
+                points = split_points(cells.get((occ, rules), []), "test_unseen")
                 row.append(aggregate(points)[0] if points else None)
             values.append(row)
-        tables.append((_key_label(facet_conds, key, ctx.scale_name), row_keys, col_keys, values))
+        tables.append((key_label(facet_conds, key, ctx.scale_name), row_keys, col_keys, values))
     return tables
 
 
@@ -50,22 +50,25 @@ def occurrence_tables_html(ctx: Context) -> str:
             for occ, row in zip(row_keys, values, strict=True)
         ]
         if len(tables) > 1:
-            parts.append(f"<h3>{_e(title)}</h3>")
-        parts.append(_html_table(header, rows, text_columns={0}))
+            parts.append(f"<h3>{escape(title)}</h3>")
+        parts.append(html_table(header, rows, text_columns={0}))
     return "".join(parts)
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: set[int]) -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: set[int]) -> str:
+    """An HTML table of escaped cells; the `text_columns` (indices) left-aligned, numbers right."""
+
     def cell(tag: str, i: int, text: str) -> str:
         cls = ' class="text"' if i in text_columns else ""
-        return f"<{tag}{cls}>{_e(text)}</{tag}>"
+        return f"<{tag}{cls}>{escape(text)}</{tag}>"
 
     head = "<tr>" + "".join(cell("th", i, h) for i, h in enumerate(header)) + "</tr>"
     body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f'<div class="scroll"><table><thead>{head}</thead><tbody>{body}</tbody></table></div>'
 
 
-def _e(text: str) -> str:
+def escape(text: str) -> str:
+    """`text` safe inside HTML, attributes included."""
     return html.escape(text, quote=True)
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import random
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,19 +98,20 @@ def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def checkpoint_payload(
-    model: nn.Module,
+    weights: dict[str, torch.Tensor],
     optimizer: torch.optim.Optimizer,
     state: TrainState,
     rng: list[dict[str, Any]],
-    cfg: RunConfig,
+    cfg: Any,
     vocab_size: int,
     block_size: int,
     total_steps: int,
 ) -> dict[str, Any]:
-    """What checkpoint.pt holds (`rng`: the states `gather_rng` collected, index = rank)."""
+    """What checkpoint.pt holds (`weights`: what the run's kind saves of its model; `rng`: the states
+    `gather_rng` collected, index = rank)."""
     return {
         "format": CHECKPOINT_FORMAT,
-        "model": clean_state_dict(model.state_dict()),
+        "model": weights,
         "optimizer": optimizer.state_dict(),
         "state": dataclasses.asdict(state),
         "rng": rng,
@@ -217,18 +219,25 @@ def _well_formed(ckpt: Any) -> bool:
     )
 
 
-def check_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, vocab_size: int, path: Path) -> None:
-    """Refuse a checkpoint written by another run (other model size, vocabulary, data or schedule)."""
-    if not same_run(ckpt["config"], cfg) or ckpt["vocab_size"] != vocab_size:
+def check_checkpoint(
+    ckpt: dict[str, Any],
+    cfg: Any,
+    path: Path,
+    same: Callable[[Any, Any], bool] = same_run,
+    vocab_size: int | None = None,
+) -> None:
+    """Refuse a checkpoint written by another run (other model size, data or schedule, by `same`: the
+    run kind's comparison; and another vocabulary, when `vocab_size` is known)."""
+    if not same(ckpt["config"], cfg) or vocab_size not in (None, ckpt["vocab_size"]):
         raise UserError(
             f"{path}: written by a different run (model, data or training settings differ from "
             f"{path.parent / RUN_CONFIG}); train into a new --out directory or delete the checkpoint"
         )
 
 
-def load_weights(model: nn.Module, ckpt: dict[str, Any], path: Path) -> None:
+def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
     try:
-        model.load_state_dict(clean_state_dict(ckpt["model"]))
+        model.load_state_dict(clean_state_dict(weights))
     except (RuntimeError, KeyError, TypeError) as e:
         raise UserError(
             f"{path}: weights do not fit this model ({_first_line(e)}); delete the checkpoint"
@@ -244,5 +253,5 @@ def build_model(cfg: RunConfig, vocab_size: int, block_size: int, device: torch.
 def load_trained_model(cfg: RunConfig, ckpt: dict[str, Any], path: Path, device: torch.device) -> GPT:
     """The model a checkpoint holds, on `device`, in eval mode."""
     model = GPT(cfg.model, int(ckpt["vocab_size"]), int(ckpt["block_size"]))
-    load_weights(model, ckpt, path)
+    load_weights(model, ckpt["model"], path)
     return model.to(device).eval()

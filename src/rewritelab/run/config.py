@@ -137,12 +137,13 @@ def load_run_config(
     return run_config_from_dict(apply_overrides(raw, overrides))
 
 
-def run_identity(cfg: RunConfig) -> dict[str, Any]:
-    """The parts of a config that determine a run's results (execution-only fields left out; `dtype: auto`
-    as what it resolves to here, so runs of other numerics are never taken for this one)."""
+def run_identity(cfg: Any, frozen_base: bool = False) -> dict[str, Any]:
+    """The parts of a run config (of any kind) that determine a run's results (execution-only fields left
+    out; `dtype: auto` as what it resolves to here, so runs of other numerics are never taken for this one;
+    `frozen_base` as for `resolved_dtype`)."""
     ident = to_dict(cfg)
     ident["train"] = {k: v for k, v in ident["train"].items() if k not in EXECUTION_FIELDS}
-    ident["train"]["dtype"] = resolved_dtype(cfg.train.dtype, cfg.train.device)
+    ident["train"]["dtype"] = resolved_dtype(cfg.train.dtype, cfg.train.device, frozen_base)
     return ident
 
 

@@ -1,7 +1,8 @@
-"""Final evaluation of a run directory: score its checkpoint on the test splits, write
-`predictions/SPLIT.jsonl`, then `summary.json` (written last, it marks the run finished).
+"""Final evaluation of a run directory, for every run kind: score its checkpoint on the test splits,
+write `predictions/SPLIT.jsonl`, then `summary.json` (written last, it marks the run finished).
 
-The scoring itself (exact match, breakdowns, bootstrap intervals) lives in `run.scoring`.
+The kind scores a split (`RunKind.score_split`); breakdowns and bootstrap intervals are `run.scoring`'s,
+so both kinds report identical numbers for identical predictions.
 """
 
 from __future__ import annotations
@@ -18,18 +19,15 @@ import numpy as np
 from rewritelab import __version__
 from rewritelab.config import to_dict
 from rewritelab.convergence import run_convergence
-from rewritelab.data import Dataset
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, dumps_json, read_json
 from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, predictions_file
-from rewritelab.model import GPT
-from rewritelab.run.checkpoint import check_checkpoint, load_trained_model, read_checkpoint
-from rewritelab.run.config import run_config_from_dict
+from rewritelab.run.checkpoint import check_checkpoint, read_checkpoint
 from rewritelab.run.device import autocast_for, machine, resolve_device
+from rewritelab.run.kind import Built, RunKind
 from rewritelab.run.rundir import check_data_manifest, load_data, read_run_config
-from rewritelab.run.scoring import device_of, eval_subset, score_split, split_report
+from rewritelab.run.scoring import device_of, eval_subset, split_report
 from rewritelab.textfmt import Progress, format_table, progress_mode
-from rewritelab.tokenizer import Tokenizer
 
 
 def write_predictions(path: Path, split: Any, predictions: list, correct: np.ndarray) -> None:
@@ -63,63 +61,63 @@ def code_version() -> str:
     return f"{__version__}+git.{commit}" if out.returncode == 0 and commit else __version__
 
 
-def evaluate_run(
+def evaluate_trained(
+    kind: RunKind,
     run_dir: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     splits: Sequence[str] | None = None,
-    model: GPT | None = None,
-    dataset: Dataset | None = None,
+    built: Built | None = None,
     progress: str | bool | None = None,
     max_examples: int | None = None,
 ) -> dict[str, Any]:
     """Score a finished run's checkpoint on `splits` (default: every test split of the dataset); write
     `predictions/SPLIT.jsonl` and then `summary.json` (merged with an existing summary's other splits).
 
-    `model` and `dataset` let the training loop pass what it holds in memory instead of reloading.
-    `progress` is a mode as for training (default: the run's `train.progress`). `max_examples` (default:
-    the run's `train.test_examples`) scores a fixed random subset of at most that many examples of each
-    split, for a quick check of a large test set; the summary records it.
+    `kind` is the run's kind; `built` lets the training loop pass the model and data it holds in memory
+    instead of reloading them. `progress` is a mode as for training (default: the run's
+    `train.progress`). `max_examples` (default: the run's `train.test_examples`) scores a fixed random
+    subset of at most that many examples of each split, for a quick check of a large test set; the
+    summary records it.
     """
     run_dir = Path(run_dir)
-    cfg = run_config_from_dict(read_run_config(run_dir))
+    cfg = kind.config_from_dict(read_run_config(run_dir))
     ckpt_path = run_dir / CHECKPOINT
     ckpt = read_checkpoint(ckpt_path)
-    tokenizer = Tokenizer.for_data(cfg.data)
-    check_checkpoint(ckpt, cfg, tokenizer.vocab_size, ckpt_path)
+    check_checkpoint(ckpt, cfg, ckpt_path, kind.same_run)
     state = ckpt["state"]
     if state["step"] < ckpt["total_steps"]:
         raise UserError(
             f"{run_dir}: training stopped at step {state['step']} of {ckpt['total_steps']}; finish it first "
             f"(re-run `rewritelab train {run_dir / RUN_CONFIG} --out {run_dir}`)"
         )
-    if dataset is None:
+    if built is None:
         _, dataset = load_data(cfg, data_dir)
-    check_data_manifest(run_dir, dataset.manifest)
-    names = list(splits) if splits else [name for name in dataset.splits if name != "train"]
-    unknown = [name for name in names if name not in dataset.splits]
+        built = kind.load(cfg, dataset, ckpt, ckpt_path, resolve_device("auto"))
+    check_checkpoint(ckpt, cfg, ckpt_path, kind.same_run, built.vocab_size)
+    check_data_manifest(run_dir, built.dataset.manifest)
+    names = list(splits) if splits else [name for name in built.dataset.splits if name != "train"]
+    unknown = [name for name in names if name not in built.dataset.splits]
     if unknown:
-        raise UserError(f"--split {unknown[0]}: no such split; choose from {', '.join(dataset.splits)}")
-    if model is None:
-        model = load_trained_model(cfg, ckpt, ckpt_path, resolve_device("auto"))
-    amp = autocast_for(device_of(model), cfg.train.dtype)
+        raise UserError(f"--split {unknown[0]}: no such split; choose from {', '.join(built.dataset.splits)}")
+    amp = autocast_for(device_of(built.model), cfg.train.dtype, kind.frozen_base)
 
     limit = cfg.train.test_examples if max_examples is None else max_examples
     if limit is not None and limit < 1:
         raise UserError(f"--max-test-examples: must be at least 1, got {limit}")
     mode = progress_mode(progress, cfg.train.progress)
+    programs = cfg.data.programs
+    trace = programs is not None and programs.answer == "trace"
     reports = {}
     for name in names:
-        split = dataset.splits[name]
+        split = built.dataset.splits[name]
         if limit is not None and limit < len(split):
             split = split.subset(eval_subset(len(split), limit))
         bar = Progress(len(split), desc=f"evaluate {name}", unit="ex", mode=mode)
         try:
-            correct, predictions = score_split(
-                model, tokenizer, split, tokenizer.encode_split(split), amp, progress=bar
-            )
+            correct, predictions = kind.score_split(built, split, amp, bar)
         finally:
             bar.close()
-        report = split_report(split, correct, predictions, trace=tokenizer.answer == "trace")
+        report = split_report(split, correct, predictions, trace=trace)
         write_predictions(predictions_file(run_dir, name), split, predictions, report.pop("correct"))
         reports[name] = report
 

@@ -1,13 +1,21 @@
 """The results database of a sweep (`database`: one SQLite row per run × split, loading as a frame), the
-columns derived from a run config (`columns`), the check that refuses a damaged database (`integrity`)
-and the exports (`export`: markdown, CSV, parquet and the readable table)."""
+columns derived from a run config (`columns`: the experimental columns, and a factor column per other
+config value a sweep varies), the check that refuses a damaged database (`integrity`) and the exports
+(`export`: markdown, CSV, parquet and the readable table)."""
 
-from rewritelab.store.columns import experiment_columns, family_label, occurrences_label
+from rewritelab.store.columns import (
+    config_leaves,
+    experiment_columns,
+    factors,
+    family_label,
+    occurrences_label,
+)
 from rewritelab.store.database import (
     ADDED_COLUMNS,
     BUSY_TIMEOUT_S,
     COLUMNS,
     database_path,
+    factor_names,
     load_results,
     natural_key,
     open_db,
@@ -24,6 +32,7 @@ from rewritelab.store.export import (
     per_rule,
     table_header,
     table_rows,
+    text_columns,
 )
 
 __all__ = [
@@ -33,9 +42,12 @@ __all__ = [
     "FORMATS",
     "TABLE_HEADER",
     "check_export_path",
+    "config_leaves",
     "database_path",
     "experiment_columns",
     "export",
+    "factor_names",
+    "factors",
     "family_label",
     "has_programs",
     "load_results",
@@ -48,4 +60,5 @@ __all__ = [
     "summary_rows",
     "table_header",
     "table_rows",
+    "text_columns",
 ]

@@ -1,11 +1,26 @@
 """The experimental columns of a results row, derived from a resolved run config: I, S, budget, α,
-no-op share, and short labels for the family, the occurrences and (Markov programs) k and the answer."""
+no-op share, and short labels for the family, the occurrences and (Markov programs) k and the answer;
+and the factor columns, one per other config value that differs between a sweep's runs (`factors`).
+
+A factor column is named by its config path (`train.weight_decay`, `model.n_layer`, `lm.task.kind`) and
+derived from the runs' resolved configs when results are loaded, so a sweep over a knob the store has
+never seen gets its column from the preset alone — in databases and CSV exports written before it too.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rewritelab.errors import UserError
+
+# Config paths an experimental column (or the seed) already holds; any other path whose value differs
+# between runs is a factor of its own. Of a Markov program family only the pattern family, k and the answer
+# format have columns, so runs that differ in its steps or caps get factor columns for those.
+COVERED = ("data.num_rules", "data.examples_per_rule", "data.budget", "data.alpha", "data.rule_distribution",
+           "data.noop_frac", "data.family", "data.occurrences", "data.seed", "train.seed")  # fmt: skip
+PROGRAM_COVERED = ("data.family.name", "data.family.patterns", "data.family.k", "data.family.answer")
 
 
 def experiment_columns(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
@@ -87,3 +102,74 @@ def occurrences_label(occurrences: Any) -> str:
     if isinstance(occurrences, (list, tuple)):
         return ",".join(str(c) for c in occurrences)
     return str(occurrences)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Factors: the config values outside the columns above that differ between runs
+
+
+def config_leaves(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config → {"train.lr": "0.001", ...}: every leaf as JSON text, comparable and printable."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(config_leaves(value, f"{path}."))
+        else:
+            out[path] = json.dumps(value, sort_keys=True)
+    return out
+
+
+def covered(path: str, leaves: dict[str, str]) -> bool:
+    """Whether an experimental column holds `path` of a run config (given as its `config_leaves`)."""
+    program = leaves.get("data.family.name") == '"program"'
+    paths = [c for c in COVERED if c != "data.family"] + list(PROGRAM_COVERED) if program else COVERED
+    return any(path == c or path.startswith(c + ".") for c in paths)
+
+
+def factors(configs: Iterable[dict[str, str]]) -> list[str]:
+    """The config paths (sorted) outside the experimental columns whose value differs between the runs
+    (`config_leaves` of each; a path one run lacks differs from any value)."""
+    configs = list(configs)
+    paths = sorted({p for c in configs for p in c if not covered(p, c)})
+    return [p for p in paths if len({c.get(p) for c in configs}) > 1]
+
+
+def add_factor_columns(frame, after: str):
+    """`frame` (results rows) with a column per factor, named by its config path, after the column `after`
+    (from the rows' config_json, so a CSV export and its database give the same columns)."""
+    import pandas as pd
+
+    leaves = [config_leaves(_config(text)) for text in frame["config_json"]]
+    at = frame.columns.get_loc(after) + 1
+    for offset, name in enumerate(factors(leaves)):
+        values, kind = factor_values([leaf.get(name) for leaf in leaves])
+        if kind != "number":
+            column = pd.Series(values, dtype="object")
+        elif all(isinstance(v, int) for v in values):
+            column = pd.Series(values, dtype="int64")
+        else:
+            column = pd.Series([float("nan") if v is None else v for v in values], dtype="float64")
+        frame.insert(at + offset, name, column)
+    return frame
+
+
+def _config(text: Any) -> dict[str, Any]:
+    try:
+        config = json.loads(text) if isinstance(text, str) else {}
+    except json.JSONDecodeError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def factor_values(leaves: Sequence[str | None]) -> tuple[list[Any], str]:
+    """A factor column's cells from its JSON leaves (None where a run lacks it), and its kind: `number`
+    (ints and floats), `text` (strings), else `json` (each value as compact JSON text)."""
+    values = [None if leaf is None else json.loads(leaf) for leaf in leaves]
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return values, "number"
+    if all(isinstance(v, str) for v in present):
+        return values, "text"
+    text = [None if v is None else json.dumps(v, sort_keys=True, separators=(",", ":")) for v in values]
+    return text, "json"

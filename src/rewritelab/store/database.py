@@ -22,7 +22,7 @@ from typing import Any
 from rewritelab.errors import UserError
 from rewritelab.io import dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
-from rewritelab.store.columns import experiment_columns
+from rewritelab.store.columns import add_factor_columns, experiment_columns
 from rewritelab.store.integrity import check_integrity, unusable
 
 BUSY_TIMEOUT_S = 60.0
@@ -62,6 +62,7 @@ COLUMNS: dict[str, str] = {
     "code_version": "TEXT",
     "finished_at": "TEXT",
 }
+LAST_EXPERIMENTAL = "answer"  # factor columns follow it
 # Program runs', convergence and pattern-count columns, absent from databases and CSVs written before them.
 ADDED_COLUMNS = (
     "train_patterns",
@@ -265,7 +266,8 @@ def database_path(source: str | os.PathLike) -> Path:
 
 def load_results(path: str | os.PathLike):
     """A results.sqlite, a sweep directory or an exported CSV → a `pandas.DataFrame` sorted by run id
-    (numbers inside ids compare as numbers) and split.
+    (numbers inside ids compare as numbers) and split: the `COLUMNS`, and after the experimental ones a
+    column per factor, each config value outside them that differs between the runs (`factor_names`).
 
     All three give equal frames for equal contents (same columns, dtypes and values), so figures drawn
     from a committed CSV match the ones drawn from the database.
@@ -294,7 +296,7 @@ def load_results(path: str | os.PathLike):
             raise unusable(db_path, e) from None
         finally:
             db.close()
-    return _normalize(frame)
+    return add_factor_columns(_normalize(frame), after=LAST_EXPERIMENTAL)
 
 
 def _read_csv(path: Path):
@@ -338,6 +340,11 @@ def _normalize(frame):
     run_ids, splits = frame["run_id"], frame["split"]
     order = sorted(range(len(frame)), key=lambda i: (natural_key(run_ids.iat[i]), splits.iat[i]))
     return frame.iloc[order].reset_index(drop=True)
+
+
+def factor_names(frame) -> list[str]:
+    """The factor columns of a loaded results frame (config paths such as `train.weight_decay`)."""
+    return [name for name in frame.columns if name not in COLUMNS]
 
 
 def natural_key(text: str) -> tuple[Any, ...]:

@@ -1,6 +1,7 @@
 """Exports of a results database: markdown, CSV and parquet, and the readable table the markdown export
 and the HTML report share (program columns appear only when some run trains on Markov programs, applied
-/ no-op columns only when some run has no-op examples)."""
+/ no-op columns only when some run has no-op examples, a factor's column only when its value differs
+between runs)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_bytes, atomic_write_text
-from rewritelab.store.database import load_results
+from rewritelab.store.database import factor_names, load_results
 
 FORMATS = ("markdown", "csv", "parquet")
 # How each export begins (CSV header, markdown table, `results --format seeds` table, parquet magic): `--out`
@@ -95,11 +96,19 @@ def has_noops(frame) -> bool:
 
 
 def table_header(frame) -> list[str]:
+    at = TABLE_HEADER.index("occurrences") + 1  # the factors follow the experimental columns
     return (
-        TABLE_HEADER
+        TABLE_HEADER[:at]
+        + factor_names(frame)
+        + TABLE_HEADER[at:]
         + (NOOP_HEADER if has_noops(frame) else [])
         + (PROGRAM_HEADER if has_programs(frame) else [])
     )
+
+
+def text_columns(frame) -> set[str]:
+    """The table's columns of text (left-aligned in the HTML report), factors of text included."""
+    return TEXT_COLUMNS | {name for name in factor_names(frame) if frame[name].dtype == object}
 
 
 def _noop_cells(breakdown_json: Any) -> list[str]:
@@ -111,8 +120,10 @@ def _noop_cells(breakdown_json: Any) -> list[str]:
 def table_rows(frame) -> list[list[str]]:
     """The cells of the readable results table (shared by the markdown export and the HTML report)."""
     programs, noops = has_programs(frame), has_noops(frame)
+    factors = frame[factor_names(frame)].itertuples(index=False, name=None)
+    at = TABLE_HEADER.index("occurrences") + 1
     rows = []
-    for r in frame.itertuples(index=False):
+    for r, values in zip(frame.itertuples(index=False), factors, strict=True):
         row = [
             str(r.run_id),
             str(r.split),
@@ -130,6 +141,7 @@ def table_rows(frame) -> list[list[str]]:
             _number(r.steps),
             _converged(r.converged),
         ]
+        row[at:at] = [_number(v) if isinstance(v, float) else _text(v) for v in values]
         if noops:
             row += _noop_cells(r.breakdown_json)
         if programs:

@@ -1,13 +1,22 @@
 """Sweeps: a preset or sweep file (base run config × grid × seeds) → run directories → one results database.
 
 `presets` finds and loads the packaged presets, `grid` parses a sweep and expands it into runs with stable
-ids, `backends` trains runs (local processes or Ray tasks), `reuse` copies runs another sweep already
-computed, `runner` drives a whole sweep, idempotently, `rebuild` re-makes a damaged results database
-from the run directories, and `cost` and `plan` say what a sweep would do and cost before it starts
-(`--dry-run`).
+ids, `backends` is where runs train (the protocol and its registry: `local` processes, `ray` tasks),
+`reuse` copies runs another sweep already computed, `runner` drives a whole sweep, idempotently,
+`rebuild` re-makes a damaged results database from the run directories, and `cost` and `plan` say what a
+sweep would do and cost before it starts (`--dry-run`).
 """
 
-from rewritelab.sweep.backends import BACKENDS, plan_workers
+from rewritelab.sweep import local, ray_backend  # noqa: F401 - registers the local and ray backends
+from rewritelab.sweep.backends import (
+    BACKENDS,
+    Backend,
+    BackendOptions,
+    Outcome,
+    configured_threads,
+    plan_workers,
+    register_backend,
+)
 from rewritelab.sweep.grid import (
     Axis,
     RunSpec,
@@ -17,6 +26,7 @@ from rewritelab.sweep.grid import (
     parse_seeds_option,
     parse_sweep,
     validate_runs,
+    value_slug,
 )
 from rewritelab.sweep.plan import Plan, format_plan, plan_sweep, sweep_estimate
 from rewritelab.sweep.presets import available_presets, load_sweep, preset_names, preset_text
@@ -27,11 +37,15 @@ __all__ = [
     "BACKENDS",
     "Axis",
     "Plan",
+    "Backend",
+    "BackendOptions",
+    "Outcome",
     "RunSpec",
     "Sweep",
     "SweepResult",
     "available_presets",
     "check_sweep",
+    "configured_threads",
     "expand",
     "format_plan",
     "is_sweep_file",
@@ -43,8 +57,10 @@ __all__ = [
     "prepare_sweep_dir",
     "preset_names",
     "preset_text",
+    "register_backend",
     "rebuild_results",
     "run_sweep",
     "sweep_estimate",
     "validate_runs",
+    "value_slug",
 ]

@@ -26,7 +26,7 @@ from torch import nn
 from rewritelab.config import to_dict
 from rewritelab.data import generate_dataset
 from rewritelab.errors import UserError
-from rewritelab.lm import AnyRunConfig, LMRunConfig
+from rewritelab.lm import LMRunConfig
 from rewritelab.run import (
     Dist,
     TrainingLoss,
@@ -80,7 +80,7 @@ class Costs:
         self._token_s: dict[str, float | None] = {}  # seconds per training token
         self.notes: set[str] = set()
 
-    def run(self, cfg: AnyRunConfig) -> RunCost:
+    def run(self, cfg: Any) -> RunCost:
         steps = count_steps(cfg.data.train_examples, cfg.train)
         if isinstance(cfg, LMRunConfig):
             per_example = MEASURED_LM_S_PER_EXAMPLE.get(cfg.lm.model) if cfg.train.device == "cpu" else None

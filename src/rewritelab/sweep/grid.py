@@ -21,7 +21,7 @@ from typing import Any
 
 from rewritelab.config import apply_overrides, set_path, unknown_key_error
 from rewritelab.errors import UserError
-from rewritelab.lm import AnyRunConfig, build_any_run_config
+from rewritelab.kinds import build_run_config
 from rewritelab.run import EXECUTION_FIELDS
 
 SWEEP_KEYS = ("preset", "description", "base", "grid", "seeds")
@@ -348,13 +348,13 @@ def _check_unique(runs: list[RunSpec]) -> None:
 # Validation and run directories
 
 
-def validate_runs(runs: list[RunSpec]) -> dict[str, AnyRunConfig]:
-    """Build every run's config, from-scratch or `lm:` (no training): a bad value fails before any run
+def validate_runs(runs: list[RunSpec]) -> dict[str, Any]:
+    """Build every run's config, of whichever kind (no training): a bad value fails before any run
     starts."""
     configs = {}
     for run in runs:
         try:
-            configs[run.run_id] = build_any_run_config(run.config)
+            configs[run.run_id] = build_run_config(run.config)
         except UserError as e:
             raise UserError(f"run {run.run_id}: {e}") from None
     return configs

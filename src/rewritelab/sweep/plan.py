@@ -10,8 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewritelab.layout import LOGS_DIR, SUMMARY, sweep_run_dir
-from rewritelab.sweep.backends import LocalBackend, RayBackend, configured_threads, plan_workers, wants_cuda
+from rewritelab.layout import SUMMARY, sweep_run_dir
+from rewritelab.sweep.backends import (
+    BackendOptions,
+    backend_named,
+    configured_threads,
+    plan_workers,
+    wants_cuda,
+)
 from rewritelab.sweep.cost import Costs, RunCost, wall_seconds
 from rewritelab.sweep.grid import Sweep, expand, validate_runs
 from rewritelab.sweep.reuse import reusable_runs
@@ -57,15 +63,11 @@ def plan_sweep(
     pending = sum(s == "train" for s in status.values())
     if backend == "ray" and ray_address:  # a cluster places the runs: one CPU each, as many as it has
         n_workers, threads = workers or max(pending, 1), 1
-        runner: LocalBackend | RayBackend = RayBackend(workers, configs, ray_address)
     else:
         cuda = wants_cuda(configs)
         n_workers, threads = plan_workers(max(pending, 1), workers, cuda, configured_threads(configs))
-        runner = (
-            LocalBackend(n_workers, threads, sweep_dir / LOGS_DIR)
-            if backend == "local"
-            else RayBackend(workers, configs, None)
-        )
+    to_train = [r for r in runs if status[r.run_id] == "train"] or runs  # what the backend would start with
+    runner = backend_named(backend).start(BackendOptions(workers, ray_address), to_train, configs, sweep_dir)
     costs = Costs(source, threads)
     estimates = {r.run_id: costs.run(configs[r.run_id]) for r in runs}
     return Plan([r.run_id for r in runs], status, estimates, n_workers, execution_line(configs, runner),

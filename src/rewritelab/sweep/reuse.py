@@ -1,9 +1,10 @@
 """Reusing finished runs of other sweeps (`rewritelab sweep --reuse DIR`).
 
-A run whose config equals a pending run's in everything that determines its results (`run_identity`:
-data, model and training, execution settings such as threads aside) is the same experiment: E2's no-op-free
-runs and E3's uniform runs are E1's runs of the same I and seed. Its directory is copied into this sweep
-instead of training it again; the sweep then records it like any finished run.
+A run (of any kind) whose config equals a pending run's in everything that determines its results
+(`run_identity`: data, model and training, execution settings such as threads aside) is the same
+experiment: E2's no-op-free runs and E3's uniform runs are E1's runs of the same I and seed. Its
+directory is copied into this sweep instead of training it again; the sweep then records it like any
+finished run.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rewritelab.config import load_yaml
 from rewritelab.errors import UserError
 from rewritelab.folders import RUN, hold_folder, mark_folder
+from rewritelab.kinds import build_run_config, run_identity
 from rewritelab.layout import FOLDER_LOCK, RUN_CONFIG, RUNS_DIR, SUMMARY, sweep_run_dir
-from rewritelab.run import RunConfig, load_run_config
-from rewritelab.run.config import run_identity
 from rewritelab.sweep.grid import RunSpec
 
 
@@ -41,7 +42,7 @@ def finished_runs(sources: Iterable[str | os.PathLike]) -> dict[str, Path]:
     for root in run_roots(sources):
         for run_dir in sorted(p for p in root.iterdir() if (p / SUMMARY).is_file()):
             try:
-                cfg = load_run_config(run_dir / RUN_CONFIG)
+                cfg = build_run_config(load_yaml(run_dir / RUN_CONFIG))
             except (UserError, OSError):
                 continue  # not a run this version can read: never reused
             index.setdefault(_key(cfg), run_dir)
@@ -49,7 +50,7 @@ def finished_runs(sources: Iterable[str | os.PathLike]) -> dict[str, Path]:
 
 
 def reusable_runs(
-    pending: Iterable[RunSpec], configs: dict[str, RunConfig], sweep_dir: Path, sources: Iterable[Any]
+    pending: Iterable[RunSpec], configs: dict[str, Any], sweep_dir: Path, sources: Iterable[Any]
 ) -> dict[str, Path]:
     """Run id → the finished run of `sources` that already computed it, for each pending run that has
     one (what `--reuse` copies; `--dry-run` lists it)."""
@@ -63,7 +64,7 @@ def reusable_runs(
 
 
 def reuse_runs(
-    pending: Iterable[RunSpec], configs: dict[str, RunConfig], sweep_dir: Path, sources: Iterable[Any]
+    pending: Iterable[RunSpec], configs: dict[str, Any], sweep_dir: Path, sources: Iterable[Any]
 ) -> dict[str, Path]:
     """Copy into `sweep_dir` each pending run that a finished run of `sources` already computed; returns
     run id → the directory it came from. The copy lands atomically (a temporary name, then a rename),
@@ -84,5 +85,5 @@ def reuse_runs(
     return reused
 
 
-def _key(cfg: RunConfig) -> str:
+def _key(cfg: Any) -> str:
     return json.dumps(run_identity(cfg), sort_keys=True)

@@ -25,10 +25,10 @@ from rewritelab.config import describe_differences, differences, dump_yaml, load
 from rewritelab.errors import UserError
 from rewritelab.folders import RUN, SWEEP, Recognise, check_folder, hold_folder, mark_folder
 from rewritelab.io import atomic_write_text, read_json
+from rewritelab.kinds import kind_for
 from rewritelab.layout import (
     DATA_MANIFEST,
     FOLDER_LOCK,
-    LOGS_DIR,
     METRICS,
     RESULTS_DB,
     RUN_CONFIG,
@@ -39,16 +39,7 @@ from rewritelab.layout import (
 )
 from rewritelab.run import count_steps, read_summary, resolved_dtype
 from rewritelab.store import open_db, record_run
-from rewritelab.sweep.backends import (
-    BACKENDS,
-    LocalBackend,
-    RayBackend,
-    check_reachable,
-    configured_threads,
-    import_ray,
-    plan_workers,
-    wants_cuda,
-)
+from rewritelab.sweep.backends import Backend, BackendOptions, backend_named, wants_cuda
 from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, validate_runs
 from rewritelab.sweep.reuse import reuse_runs, run_roots
 from rewritelab.textfmt import Progress
@@ -130,11 +121,13 @@ class SweepResult:
         return self.sweep_dir / RESULTS_DB
 
 
-def execution_line(configs: dict[str, Any], runner: LocalBackend | RayBackend) -> str:
+def execution_line(configs: dict[str, Any], runner: Backend) -> str:
     """Version, backend, workers x threads, device and precision: what a sweep's log says it ran."""
     cuda = wants_cuda(configs)
     device = torch.device("cuda" if cuda else "cpu")
-    dtypes = sorted({resolved_dtype(cfg.train.dtype, device, hasattr(cfg, "lm")) for cfg in configs.values()})
+    dtypes = sorted(
+        {resolved_dtype(cfg.train.dtype, device, kind_for(cfg).frozen_base) for cfg in configs.values()}
+    )
     return (
         f"rewritelab {__version__}, torch {torch.__version__}, {runner.describe()}, "
         f"device {device.type}, precision {'/'.join(dtypes)}"
@@ -208,16 +201,9 @@ def check_sweep(
 ) -> tuple[list[RunSpec], dict[str, Any]]:
     """Every check `run_sweep` makes before it writes anything, as the runs and their built configs:
     `sweep --dry-run` makes the same ones, so it refuses exactly what the real command refuses."""
-    if backend not in BACKENDS:
-        raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
-    if ray_address and backend != "ray":
-        raise UserError("--ray-address needs --backend ray")
     if workers is not None and workers < 1:
         raise UserError(f"--workers {workers}: must be at least 1")
-    if backend == "ray":
-        import_ray()
-    if ray_address:
-        check_reachable(ray_address)
+    backend_named(backend).check(BackendOptions(workers, ray_address))  # before the directory is touched
     runs = expand(sweep)
     configs = validate_runs(runs)
     check_folder(sweep_dir, SWEEP, holds_only_runs_of(runs))
@@ -241,11 +227,10 @@ def run_sweep(
     a pending run that a finished run of a `reuse` sweep directory already computed is copied, not trained."""
     sweep_dir = Path(sweep_dir)
     runs, configs = check_sweep(sweep, sweep_dir, backend, workers, ray_address, reuse)
+    backend_class, options = backend_named(backend), BackendOptions(workers, ray_address)
     with hold_folder(sweep_dir, SWEEP, holds_only_runs_of(runs)):  # one sweep process at a time
         prepare_sweep_dir(sweep, sweep_dir, configs)
-        return _run_in(
-            sweep, sweep_dir, runs, configs, backend, workers, ray_address, reuse, progress, heartbeat_s
-        )
+        return _run_in(sweep, sweep_dir, runs, configs, backend_class, options, reuse, progress, heartbeat_s)
 
 
 def _run_in(
@@ -253,9 +238,8 @@ def _run_in(
     sweep_dir: Path,
     runs: list[RunSpec],
     configs: dict[str, Any],
-    backend: str,
-    workers: int | None,
-    ray_address: str | None,
+    backend_class: type[Backend],
+    options: BackendOptions,
     reuse: Sequence[str | os.PathLike],
     progress: bool,
     heartbeat_s: float,
@@ -278,13 +262,7 @@ def _run_in(
             pending.append(run)
     if not pending:
         return result
-    if backend == "ray":
-        runner: LocalBackend | RayBackend = RayBackend(workers, configs, ray_address)
-    else:
-        n_workers, threads = plan_workers(
-            len(pending), workers, wants_cuda(configs), configured_threads(configs)
-        )
-        runner = LocalBackend(n_workers, threads, sweep_dir / LOGS_DIR)
+    runner = backend_class.start(options, pending, configs, sweep_dir)
     mode = "auto" if progress else "none"
     bar = Progress(len(runs), desc="sweep", unit="run", initial=len(result.skipped), mode=mode)
     bar.message(

@@ -1,0 +1,87 @@
+"""The schedule every run kind shares: how many steps, which batch each step reads, at which learning rate,
+when the learning curves are measured, and how a global batch is cut into shards and micro-batches.
+
+The data order of epoch e comes from an rng seeded with (train.seed, e), and the checkpoint stores the
+position inside the epoch, so a resumed run sees exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rewritelab.run.checkpoint import TrainState
+from rewritelab.run.config import TrainConfig
+from rewritelab.run.device import Dist
+from rewritelab.tokenizer import length_batches
+
+
+def count_steps(n_train: int, cfg: TrainConfig) -> int:
+    """Optimizer steps of a run: `epochs` passes over the data, capped by `max_steps`."""
+    steps = math.ceil(cfg.epochs * n_train / cfg.batch_size)
+    return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
+
+
+def eval_steps(total_steps: int, cfg: TrainConfig) -> frozenset[int]:
+    """Steps with a learning-curve evaluation: every `eval_every` steps and the last one, plus
+    `eval_log_points` log-spaced steps from step 10 on (a linear grid misses an early take-off)."""
+    if cfg.eval_examples == 0 or total_steps == 0 or not (cfg.eval_every or cfg.eval_log_points):
+        return frozenset()
+    steps = {total_steps}
+    if cfg.eval_every:
+        steps.update(range(cfg.eval_every, total_steps, cfg.eval_every))
+    if cfg.eval_log_points:
+        log_spaced = np.geomspace(min(10, total_steps), total_steps, cfg.eval_log_points)
+        steps.update(int(round(step)) for step in log_spaced)
+    return frozenset(steps)
+
+
+def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """LR of optimizer step `step` (0-based): linear warmup, then decay to `min_lr_frac · lr` at the end
+    (`wsd`, warmup-stable-decay: flat, then a linear decay over the last `decay_frac` of the steps)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
+    floor = cfg.lr * cfg.min_lr_frac
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+    if cfg.schedule == "cosine":
+        return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if cfg.schedule == "wsd":
+        progress = max(0.0, progress - (1.0 - cfg.decay_frac)) / cfg.decay_frac
+    return floor + (cfg.lr - floor) * (1.0 - progress)
+
+
+def epoch_batches(lengths: np.ndarray, cfg: TrainConfig, epoch: int) -> list[np.ndarray]:
+    """The global batches of epoch `epoch`, in order: a pure function of (train.seed, epoch)."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    return length_batches(lengths, cfg.batch_size, rng, shuffle=True)
+
+
+class Schedule:
+    """Which batch each step reads and at which learning rate: the batches of an epoch are a pure
+    function of (train.seed, epoch), so a resumed run reads exactly what it would have."""
+
+    def __init__(self, lengths: np.ndarray, cfg: TrainConfig, total_steps: int, optimizer):
+        self.lengths, self.cfg, self.total_steps, self.optimizer = lengths, cfg, total_steps, optimizer
+        self.epoch, self.batches = -1, []
+
+    def begin(self, state: TrainState) -> tuple[np.ndarray, float]:
+        """The batch of step `state.step`, with the learning rate set on the optimizer."""
+        if self.epoch != state.epoch:
+            self.batches, self.epoch = epoch_batches(self.lengths, self.cfg, state.epoch), state.epoch
+        lr = learning_rate(state.step, self.total_steps, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return self.batches[state.position], lr
+
+
+def shard(batch: np.ndarray, dist: Dist, grad_accum: int) -> list[tuple[np.ndarray, float]]:
+    """This process's micro-batches of a global batch, each with a weight (0 marks an empty slice).
+
+    Rank r takes the r-th of `world_size` slices, then cuts it into `grad_accum` pieces; an empty piece
+    (a short last batch) becomes one example with weight 0, so every rank still joins the gradient sync.
+    """
+    mine = np.array_split(batch, dist.world_size)[dist.rank]
+    return [(p, 1.0) if len(p) else (batch[:1], 0.0) for p in np.array_split(mine, grad_accum)]
