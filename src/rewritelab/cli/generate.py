@@ -123,11 +123,11 @@ def write_entries(dataset, out: Path, fmt: str, task: Any, spaced: bool) -> None
 
     splits = dataset_entries(dataset, task.kind, task.cipher_seed, spaced)
     if fmt == "verl":
-        from rewritelab.integrations.verl import write_verl
+        from rewritelab.integrations import write_verl
 
         write_verl(splits, out)
     else:
-        from rewritelab.integrations.lm_eval import write_tasks
+        from rewritelab.integrations import write_tasks
 
         write_tasks(splits, out)
 

@@ -18,8 +18,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from rewritelab.sweep import load_sweep, preset_names, preset_text, sweep_estimate
-    from rewritelab.sweep.backends import cpu_count
+    from rewritelab.sweep import cpu_count, load_sweep, preset_names, preset_text, sweep_estimate
     from rewritelab.textfmt import format_duration, format_table, plural
 
     if args.name:

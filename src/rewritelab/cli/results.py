@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rewritelab import store  # store.export: a function the package exports, named like its module
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_text
-from rewritelab.store import FORMATS, check_export_path, export
+from rewritelab.store import FORMATS, check_export_path
 
 SEEDS = "seeds"  # not an export of rows: one row per condition and split, statistics over the seeds
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             atomic_write_text(args.out, data)
     else:
-        data = export(args.sweep_dir, args.format, args.out)
+        data = store.export(args.sweep_dir, args.format, args.out)
     if args.out is None:
         sys.stdout.write(data)
     else:

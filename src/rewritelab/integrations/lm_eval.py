@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.io import atomic_write_text
-from rewritelab.lm import score_answer
-from rewritelab.lm.prompts import plain_prompt
+from rewritelab.lm import plain_prompt, score_answer
 
 TAG = "rewritelab"
 TASK_MODULE = "tasks"

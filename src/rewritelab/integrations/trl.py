@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rewritelab.lm import LoraSettings, score_answer
+from rewritelab.lm import LoraSettings, plain_prompt, score_answer
 from rewritelab.lm import lora_config as _lora_config
-from rewritelab.lm.prompts import plain_prompt
 from rewritelab.run import TrainConfig
 
 

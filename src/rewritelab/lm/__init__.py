@@ -35,7 +35,14 @@ from rewritelab.lm.hf import (
     model_source,
 )
 from rewritelab.lm.kind import LM, LMKind, lm_train_step, train_lm_run
-from rewritelab.lm.prompts import cipher_table, instruction, program_instruction, sft_records, task_dataset
+from rewritelab.lm.prompts import (
+    cipher_table,
+    instruction,
+    plain_prompt,
+    program_instruction,
+    sft_records,
+    task_dataset,
+)
 from rewritelab.lm.scoring import score_lm_split, teacher_forced
 from rewritelab.lm.verify import (
     dataset_entries,
@@ -73,6 +80,7 @@ __all__ = [
     "load_tokenizer",
     "lora_config",
     "model_source",
+    "plain_prompt",
     "program_instruction",
     "score_answer",
     "score_lm_split",

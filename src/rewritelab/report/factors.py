@@ -93,12 +93,10 @@ def figure_factors(ctx: Context):
         lines: dict[tuple[str, ...], list[Run]] = {}
         for run in ctx.runs:
             lines.setdefault(tuple(run.config.get(o, "null") for o in others), []).append(run)
-        keys = sorted(lines, key=lambda k: [_sort_key(json.loads(v)) for v in k])
+        keys = sorted(lines, key=lambda k: [sort_key(json.loads(v)) for v in k])
         numeric = len(others) == 1 and all(_number(json.loads(k[0])) for k in keys)
         colours = palette(len(keys), sequential=numeric)
-        xs = sorted(
-            {json.dumps(value(r, row[0])): value(r, row[0]) for r in ctx.runs}.values(), key=_sort_key
-        )
+        xs = sorted({json.dumps(value(r, row[0])): value(r, row[0]) for r in ctx.runs}.values(), key=sort_key)
         log = _log_axis(xs)
         for ax, split in zip(row_axes, panels, strict=True):
             for key, colour in zip(keys, colours, strict=True):
@@ -127,7 +125,7 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _sort_key(x: Any) -> tuple[Any, ...]:
+def sort_key(x: Any) -> tuple[Any, ...]:
     """Numbers by value, then anything else by its text."""
     return (0, x, "") if _number(x) else (1, 0, show(x))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from rewritelab.convergence import ACC_DELTA_MAX, LOSS_DROP_MAX, TAIL
 from rewritelab.io import read_json
 from rewritelab.layout import SUMMARY, sweep_run_dir
-from rewritelab.report.factors import SEEDS, _sort_key, show, varied_factors
+from rewritelab.report.factors import SEEDS, show, sort_key, varied_factors
 from rewritelab.report.runs import Context, Run
 from rewritelab.report.tables import escape, html_table
 from rewritelab.textfmt import format_duration
@@ -54,7 +54,7 @@ def config_rows(runs: Sequence[Run]) -> list[tuple[str, str, bool]]:
     varied = set(varied_factors(runs))
     rows = []
     for path in dict.fromkeys(p for r in runs for p in r.config):
-        values = sorted({r.config.get(path, "null") for r in runs}, key=lambda v: _sort_key(json.loads(v)))
+        values = sorted({r.config.get(path, "null") for r in runs}, key=lambda v: sort_key(json.loads(v)))
         shown = ", ".join(show(json.loads(v)) for v in values)
         if path in SEEDS and len(values) > 1:
             rows.append((path, f"the run's seed: {shown}", False))

@@ -14,6 +14,7 @@ from rewritelab.sweep.backends import (
     BackendOptions,
     Outcome,
     configured_threads,
+    cpu_count,
     plan_workers,
     register_backend,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "available_presets",
     "check_sweep",
     "configured_threads",
+    "cpu_count",
     "expand",
     "format_plan",
     "is_sweep_file",
