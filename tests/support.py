@@ -387,3 +387,11 @@ class Page(HTMLParser):
 
     def table(self, section: str, index: int = 0) -> list[tuple[str, list[str]]]:
         return self.sections[section]["tables"][index]
+
+
+# The micro sweeps' run: 3 letters, 4 rules, a 1-layer width-16 model (seconds to train).
+MICRO_DATA = {
+    "alphabet": "abc", "input_len": 6, "pattern_len": 2, "replacement_len": 1, "num_rules": 4, "budget": 400,
+    "test_rules": 4, "test_examples_per_rule": 4,
+}  # fmt: skip
+MICRO_MODEL = {"n_layer": 1, "n_head": 1, "d_model": 16}

@@ -14,21 +14,13 @@ from rewritelab.config import dump_yaml
 from rewritelab.run import count_steps
 from rewritelab.sweep import expand, load_sweep, prepare_sweep_dir, validate_runs
 from rewritelab.sweep.cost import MEASURED_LM_S_PER_EXAMPLE, MEASURED_TOKENS_PER_S, Costs, wall_seconds
+from support import MICRO_DATA, MICRO_MODEL
 
 MICRO = {
     "description": "micro sweep for tests",
     "base": {
-        "data": {
-            "alphabet": "abc",
-            "input_len": 6,
-            "pattern_len": 2,
-            "replacement_len": 1,
-            "num_rules": 4,
-            "budget": 400,
-            "test_rules": 4,
-            "test_examples_per_rule": 4,
-        },  # fmt: skip
-        "model": {"n_layer": 1, "n_head": 1, "d_model": 16},
+        "data": MICRO_DATA,
+        "model": MICRO_MODEL,
         "train": {"batch_size": 8, "epochs": 100, "max_steps": 50, "eval_every": 0, "device": "cpu"},
     },
     "grid": [{"data.num_rules": [4, 8]}],

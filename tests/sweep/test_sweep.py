@@ -41,6 +41,7 @@ from rewritelab.sweep import (
 )
 from rewritelab.sweep.grid import value_slug
 from rewritelab.sweep.runner import running_status
+from support import MICRO_DATA, MICRO_MODEL
 
 BASE = {
     "data": {"alphabet": "abc", "num_rules": 5, "budget": 100},
@@ -307,17 +308,8 @@ def test_missing_ray_names_the_extra(monkeypatch, tmp_path, capsys):
 MICRO = {
     "description": "micro sweep for tests",
     "base": {
-        "data": {
-            "alphabet": "abc",
-            "input_len": 6,
-            "pattern_len": 2,
-            "replacement_len": [1, 2],
-            "num_rules": 4,
-            "budget": 400,
-            "test_rules": 4,
-            "test_examples_per_rule": 4,
-        },
-        "model": {"n_layer": 1, "n_head": 1, "d_model": 16},
+        "data": {**MICRO_DATA, "replacement_len": [1, 2]},
+        "model": MICRO_MODEL,
         "train": {
             "batch_size": 8,
             "epochs": 100,

@@ -14,20 +14,12 @@ import rewritelab.sweep
 from rewritelab.cli import main
 from rewritelab.sweep import load_sweep, run_sweep
 from rewritelab.sweep.local import run_env
+from support import MICRO_DATA, MICRO_MODEL
 
 MICRO = {
     "base": {
-        "data": {
-            "alphabet": "abc",
-            "input_len": 6,
-            "pattern_len": 2,
-            "replacement_len": 1,
-            "num_rules": 4,
-            "budget": 400,
-            "test_rules": 4,
-            "test_examples_per_rule": 4,
-        },  # fmt: skip
-        "model": {"n_layer": 1, "n_head": 1, "d_model": 16},
+        "data": MICRO_DATA,
+        "model": MICRO_MODEL,
         "train": {"batch_size": 8, "max_steps": 40, "eval_every": 20, "device": "cpu", "threads": 1},
     },
     "grid": [{"data.num_rules": [4]}],
