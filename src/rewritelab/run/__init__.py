@@ -99,7 +99,6 @@ __all__ = [
     "read_checkpoint",
     "read_run_config",
     "read_summary",
-    "resolved_dtype",
     "run_config_from_dict",
     "scalars",
     "score_split",
@@ -112,5 +111,4 @@ __all__ = [
     "train_run",
     "tracking",
     "train_step",
-    "with_resolved_dtype",
 ]

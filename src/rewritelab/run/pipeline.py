@@ -13,6 +13,7 @@ from typing import Any
 
 from rewritelab.data import check_memory
 from rewritelab.folders import RUN, check_folder, hold_folder
+from rewritelab.run.config import with_resolved_dtype
 from rewritelab.run.device import Dist, setup_distributed
 from rewritelab.run.evaluate import evaluate_trained
 from rewritelab.run.kind import RunKind
@@ -38,6 +39,7 @@ def train_and_evaluate(
     lock held) too.
     """
     run_dir = Path(run_dir)
+    cfg = with_resolved_dtype(cfg, kind.frozen_base)  # compared with a run's record as it ran: auto resolved
     check_folder(run_dir, RUN)
     if data_dir is None:
         check_memory(cfg.data)  # before the run folder is made: a size that cannot fit leaves nothing

@@ -33,7 +33,7 @@ from rewritelab.layout import (
     SWEEP_FILE,
 )
 from rewritelab.run.config import EXECUTION_FIELDS, same_run
-from rewritelab.run.device import Dist, resolved_dtype
+from rewritelab.run.device import Dist
 
 C = TypeVar("C")  # a run config: RunConfig, or another run kind with a `data` section
 
@@ -142,8 +142,6 @@ def run_difference(recorded: Any, cfg: Any) -> str:
         return f"its {RUN_CONFIG} is not a run config"
     execution = [f"train.{name}" for name in EXECUTION_FIELDS]
     diffs = [d for d in differences(recorded, to_dict(cfg)) if d[0] not in execution]
-    if _same_precision(recorded, cfg):  # `auto` here and what it resolved to there are one precision
-        diffs = [d for d in diffs if d[0] != "train.dtype"]
     why = describe_differences(diffs)
     if diffs and {path for path, _, _ in diffs} <= {"train.max_steps", "train.epochs"}:
         why += (
@@ -151,13 +149,6 @@ def run_difference(recorded: Any, cfg: Any) -> str:
             "so a longer run is another run, trained from the start"
         )
     return why
-
-
-def _same_precision(recorded: dict[str, Any], cfg: Any) -> bool:
-    there = (recorded.get("train") or {}).get("dtype", "auto")
-    frozen_base = "lm" in recorded  # the LoRA kind's frozen base may run in bf16 (run.device)
-    device = cfg.train.device
-    return resolved_dtype(there, device, frozen_base) == resolved_dtype(cfg.train.dtype, device, frozen_base)
 
 
 def _other_run(run_dir: Path, why: str) -> UserError:
