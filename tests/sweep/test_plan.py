@@ -121,7 +121,7 @@ def first_config(preset: str):
 
 def test_measured_costs_scale_the_published_throughput_by_each_runs_tokens():
     costs = Costs("measured")
-    cfg = first_config("e1-cpu")  # sequences of 24 tokens: 4 + 2 + 8 + 6 and four specials
+    cfg = first_config("e2-cpu")  # sequences of 24 tokens: 4 + 2 + 8 + 6 and four specials
     cost = costs.run(cfg)
     assert (cost.steps, cost.tokens) == (5000, 5000 * 64 * 24)
     train_s = cost.tokens / MEASURED_TOKENS_PER_S["cpu-base"]

@@ -183,7 +183,7 @@ def test_cli_lists_and_prints_presets(capsys):
     assert table.splitlines()[0].split() == ["preset", "runs", "steps", "est.", "time*", "description"]
     rows = {line.split()[0]: line.split()[1:4] for line in table.splitlines()[2:]}
     runs, steps, wall, _ = sweep_estimate(load_sweep("e1-cpu"))
-    assert rows["e1-cpu"] == ["18", "90,000", f"~{format_duration(wall)}"] and runs == 18 and steps == 90_000
+    assert rows["e1-cpu"] == ["18", "36,000", f"~{format_duration(wall)}"] and runs == 18 and steps == 36_000
     assert rows["e1-paper"][2] == "-"  # nothing measured for the GPU model
     assert note.startswith("* Estimated for this machine") and "12,900 tokens/s per run" in note
     assert main(["presets", "demo"]) == 0
@@ -202,8 +202,11 @@ def test_a_printed_preset_keeps_only_the_comments_that_hold_for_it():
         "# Built on _base-cpu, whose notes no longer hold: this changes train.max_steps, train.eval_every, "
         "train.eval_examples."
     )
-    e1 = preset_text("e1-cpu")  # changes only the grid and the seeds: the base's notes still hold
-    assert "5000 steps of 64" in e1 and "Built on" not in e1
+    e2 = preset_text("e2-cpu")  # changes only the grid and the seeds: the base's notes still hold
+    assert "5000 steps of 64" in e2 and "Built on" not in e2
+    e1 = preset_text("e1-cpu")  # through _base-cpu-muon, which changes the steps: _base-cpu's notes go
+    assert "5000 steps of 64" not in e1 and "2,000 steps instead of AdamW's 5,000" in e1
+    assert "# Built on _base-cpu, whose notes no longer hold: this changes train.max_steps" in e1
 
 
 # --- include: ------------------------------------------------------------------------------------------
@@ -217,7 +220,7 @@ def test_bases_are_not_listed_nor_runnable_by_name_but_can_be_included(tmp_path,
     path = tmp_path / "mine.yaml"
     path.write_text("include: _base-cpu\ngrid:\n  - data.num_rules: [10, 20]\n")
     sweep = load_sweep(str(path))
-    assert sweep.base == load_sweep("e1-cpu").base and [r.run_id for r in expand(sweep)] == [
+    assert sweep.base == load_sweep("e2-cpu").base and [r.run_id for r in expand(sweep)] == [
         "num_rules=10.seed=0",
         "num_rules=20.seed=0",
     ]

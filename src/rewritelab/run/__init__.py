@@ -31,6 +31,7 @@ from rewritelab.run.device import Dist, autocast_for, resolve_device, resolved_d
 from rewritelab.run.divergence import TrainingDiverged, check_finite
 from rewritelab.run.evaluate import evaluate_trained, format_breakdowns, format_summary
 from rewritelab.run.kind import Built, RunKind, longest
+from rewritelab.run.optim import Muon, OptimizerPair, make_optimizer, orthogonalize
 from rewritelab.run.pipeline import train_and_evaluate
 from rewritelab.run.rundir import check_data_manifest, metrics_sink, read_run_config, read_summary
 from rewritelab.run.schedule import count_steps, epoch_batches, eval_steps, learning_rate, shard
@@ -48,7 +49,6 @@ from rewritelab.run.scratch import (
     ScratchKind,
     TrainingLoss,
     evaluate_run,
-    make_optimizer,
     target_count,
     train_run,
     train_step,
@@ -95,6 +95,9 @@ __all__ = [
     "load_trained_model",
     "longest",
     "make_optimizer",
+    "Muon",
+    "OptimizerPair",
+    "orthogonalize",
     "metrics_sink",
     "read_checkpoint",
     "read_run_config",

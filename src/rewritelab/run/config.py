@@ -21,7 +21,7 @@ from rewritelab.config import (
 from rewritelab.data import DatasetSpec
 from rewritelab.errors import UserError
 from rewritelab.model import ModelConfig
-from rewritelab.run.device import resolved_dtype
+from rewritelab.run.device import resolved_dtype, resolved_muon_dtype
 from rewritelab.textfmt import ProgressMode
 
 C = TypeVar("C")  # a run config of either kind: both have a `train` section
@@ -44,6 +44,7 @@ class TrainConfig:
     schedule: Literal["linear", "cosine", "constant", "wsd"] = "linear"  # after the warmup
     decay_frac: float = 0.2  # wsd only: the share of the post-warmup steps spent decaying (the rest is flat)
     optimizer: Literal["adamw", "muon"] = "adamw"  # muon: Muon on the hidden weight matrices, AdamW the rest
+    muon_dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # Muon's Newton-Schulz; auto: bf16 if native
     weight_decay: float = 0.01  # on weight matrices only
     beta1: float = 0.9
     beta2: float = 0.98
@@ -57,7 +58,7 @@ class TrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints (also written at the end and on a signal)
     seed: int = 0  # initialisation, data order, dropout
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: cuda, then mps, then cpu
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 autocast on cuda, fp32 elsewhere
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: by measurement (device.resolved_dtype)
     loss_on: Literal["answer", "all"] = "answer"  # targets: the answer (+ <eos>) or every next token
     threads: int = 0  # torch CPU threads; 0 = torch's default
     progress: ProgressMode = "auto"  # auto: a bar on a terminal, log lines otherwise
@@ -139,18 +140,23 @@ def load_run_config(
 
 def run_identity(cfg: Any, frozen_base: bool = False) -> dict[str, Any]:
     """The parts of a run config (of any kind) that determine a run's results (execution-only fields left
-    out; `dtype: auto` as what it resolves to here, so runs of other numerics are never taken for this one;
-    `frozen_base` as for `resolved_dtype`)."""
-    ident = to_dict(cfg)
+    out; `dtype: auto` and `muon_dtype: auto` as what they resolve to here, so runs of other numerics are
+    never taken for this one; `frozen_base` as for `resolved_dtype`)."""
+    ident = to_dict(with_resolved_dtype(cfg, frozen_base))
     ident["train"] = {k: v for k, v in ident["train"].items() if k not in EXECUTION_FIELDS}
-    ident["train"]["dtype"] = resolved_dtype(cfg.train.dtype, cfg.train.device, frozen_base)
     return ident
 
 
 def with_resolved_dtype(cfg: C, frozen_base: bool = False) -> C:
-    """`cfg` with `train.dtype` concrete, as a run records it in config.yaml and summary.json."""
-    dtype = resolved_dtype(cfg.train.dtype, cfg.train.device, frozen_base)  # type: ignore[attr-defined]
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, dtype=dtype))  # type: ignore
+    """`cfg` with its precisions concrete, as a run records them in config.yaml and summary.json: `dtype`,
+    and `muon_dtype` where the run uses Muon (elsewhere it changes nothing and stays as written)."""
+    train = cfg.train  # type: ignore[attr-defined]
+    dtype = resolved_dtype(train.dtype, train.device, frozen_base)
+    muon_dtype = getattr(train, "muon_dtype", None)  # only the from-scratch kind has Muon
+    if muon_dtype is not None and train.optimizer == "muon":
+        muon_dtype = resolved_muon_dtype(muon_dtype, train.device)
+        return dataclasses.replace(cfg, train=dataclasses.replace(train, dtype=dtype, muon_dtype=muon_dtype))
+    return dataclasses.replace(cfg, train=dataclasses.replace(train, dtype=dtype))  # type: ignore
 
 
 def same_run(recorded: Any, cfg: RunConfig) -> bool:

@@ -87,6 +87,21 @@ def resolved_dtype(dtype: str, device: str | torch.device, frozen_base: bool = F
     return "float32"
 
 
+def resolved_muon_dtype(muon_dtype: str, device: str | torch.device) -> str:
+    """`train.muon_dtype` made concrete: the precision of Muon's Newton-Schulz iterations (`run.optim`).
+
+    `auto` means bf16 (torch.optim.Muon's own choice) where a bf16 matmul is native: on CUDA, and on a CPU
+    where it measures faster than fp32 (the iterations then cost 0.4x their fp32 time at the 4 x 128
+    model's matrices); fp32 where bf16 is emulated (28-54x slower there, docs/benchmarks.md).
+    """
+    if muon_dtype != "auto":
+        return muon_dtype
+    kind = _device_type(device)
+    if kind == "cuda" or (kind == "cpu" and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP):
+        return "bfloat16"
+    return "float32"
+
+
 def _device_type(device: str | torch.device) -> str:
     """The device type a `train.device` value runs on, without failing where it is missing."""
     if isinstance(device, torch.device):

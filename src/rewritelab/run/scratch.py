@@ -23,6 +23,7 @@ from rewritelab.run.config import RunConfig, TrainConfig, run_config_from_dict
 from rewritelab.run.device import Dist
 from rewritelab.run.evaluate import evaluate_trained
 from rewritelab.run.kind import Built, RunKind, longest
+from rewritelab.run.optim import make_optimizer
 from rewritelab.run.pipeline import train_and_evaluate
 from rewritelab.run.schedule import shard
 from rewritelab.run.scoring import score_split, teacher_forced_correct
@@ -30,58 +31,7 @@ from rewritelab.textfmt import Progress, ProgressMode
 from rewritelab.tokenizer import Encoded, Tokenizer
 
 # ---------------------------------------------------------------------------------------------------------
-# Optimizer and one step
-
-
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | OptimizerPair:
-    """AdamW, weight decay on matrices only (not biases, LayerNorm gains or embeddings); or, with
-    `optimizer: muon`, Muon on those hidden matrices and AdamW on the rest (embeddings, gains, biases).
-    Muon scales its update to AdamW's RMS (`match_rms_adamw`), so it takes the same lr and weight decay."""
-    exempt = {
-        id(p)
-        for m in model.modules()
-        if isinstance(m, (nn.Embedding, nn.LayerNorm))
-        for p in m.parameters(recurse=False)
-    }
-    decay, rest = [], []
-    for name, p in model.named_parameters():
-        (rest if id(p) in exempt or name.endswith("bias") else decay).append(p)
-    betas = (cfg.beta1, cfg.beta2)
-    if cfg.optimizer == "muon":
-        muon = torch.optim.Muon(
-            decay, lr=cfg.lr, weight_decay=cfg.weight_decay, adjust_lr_fn="match_rms_adamw"
-        )
-        return OptimizerPair(muon, torch.optim.AdamW(rest, lr=cfg.lr, betas=betas, weight_decay=0.0))
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
-
-
-class OptimizerPair:
-    """Two optimizers over disjoint parameters stepped as one: the loop sets the lr on `param_groups`,
-    steps, zeroes and checkpoints them together (`state_dict` holds both, in order)."""
-
-    def __init__(self, first: torch.optim.Optimizer, second: torch.optim.Optimizer):
-        self.optimizers = (first, second)
-
-    @property
-    def param_groups(self) -> list[dict]:
-        """Read afresh: `load_state_dict` replaces an optimizer's group dicts."""
-        return [group for opt in self.optimizers for group in opt.param_groups]
-
-    def step(self) -> None:
-        for opt in self.optimizers:
-            opt.step()
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for opt in self.optimizers:
-            opt.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict:
-        return {"pair": [opt.state_dict() for opt in self.optimizers]}
-
-    def load_state_dict(self, state: dict) -> None:
-        for opt, sub in zip(self.optimizers, state["pair"], strict=True):
-            opt.load_state_dict(sub)
+# One step
 
 
 class TrainingLoss(nn.Module):
