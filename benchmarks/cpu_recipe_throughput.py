@@ -1,25 +1,25 @@
 """The `cpu` recipe's training cost: tokens/s of one training step at batch 64 (the recipe) vs larger batches
 and bf16 autocast, and the E1 wall time they imply — the levers the ≤ 60-minute E1 target can pull.
 
-The data is the e1-cpu preset's own (I = 1000 rules, v2 scale: a-z, patterns of 4, inputs of 8), the model
-its `cpu-base` (4 × 128). One step = `GPT.loss` forward + backward + gradient clipping + AdamW, as the
-trainer runs it. Every contender trains on the same examples (a pass is a fixed number of examples, cut
-into batches of its size) and the contenders are timed round-robin in one process, so load from other
-processes hits all of them alike. The projection assumes what a `--workers 2` sweep does on 2 cores: two
-runs side by side, one thread each, so run it with `--threads 1` for that figure.
+The recipe is v2's (`_base-cpu`, as e2-cpu uses it unchanged: AdamW, 5,000 steps) on E1's data (I = 1000
+rules: a-z, patterns of 4, inputs of 8) and model (`cpu-base`, 4 × 128). One step = `GPT.loss` forward +
+backward + gradient clipping + the optimizer, as the trainer runs it. Every contender trains on the same
+examples (a pass is a fixed number of examples, cut into batches of its size) and the contenders are timed
+round-robin in one process, so load from other processes hits all of them alike. The projection assumes
+what a `--workers 2` sweep does on 2 cores: two runs side by side, one thread each, so run it with
+`--threads 1` for that figure.
 
-`--muon` adds batch 64 with `optimizer: muon` (Muon's Newton-Schulz iterations on the hidden matrices cost
-extra per step), and `--steps N` projects that contender's run at N steps instead of the recipe's, so the
-"E1" column reads as steps to the end x seconds per step, side by side with today's recipe.
+`--muon` adds e1-cpu's recipe v3 (`_base-cpu-muon`: Muon, whose Newton-Schulz iterations cost extra per
+step, in `muon_dtype: auto`'s precision on this CPU) at its 2,000 steps, or at `--steps N`, so the "E1"
+column reads as steps to the end x seconds per step, side by side with v2's recipe.
 
-    .venv/bin/python benchmarks/cpu_recipe_throughput.py --threads 1 [--bf16] [--muon --steps 2500] [--reps 3]
+    .venv/bin/python benchmarks/cpu_recipe_throughput.py --threads 1 [--bf16] [--muon [--steps N]] [--reps 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -39,10 +39,12 @@ RUNS_PER_E1 = 18  # e1-cpu: 6 values of I × 3 seeds
 WORKERS = 2
 
 
-def recipe():
-    """The first e1-cpu run at I = 1000: its config (data, model, train sections)."""
-    runs = expand(load_sweep("e1-cpu"))
-    config = next(r.config for r in runs if r.config["data"]["num_rules"] == 1000)
+def recipe(preset: str):
+    """A preset's first run at I = 1000 without no-ops: its config (data, model, train sections)."""
+    runs = expand(load_sweep(preset))
+    config = next(
+        r.config for r in runs if r.config["data"]["num_rules"] == 1000 and not r.config["data"]["noop_frac"]
+    )
     return load_run_config(config)
 
 
@@ -71,16 +73,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--bf16", action="store_true", help="add batch 64 under bf16 autocast")
-    parser.add_argument("--muon", action="store_true", help="add batch 64 with optimizer: muon")
-    parser.add_argument(
-        "--steps", type=int, default=None, help="steps of the --muon run (default: the recipe's)"
-    )
+    parser.add_argument("--muon", action="store_true", help="add e1-cpu's Muon recipe at batch 64")
+    parser.add_argument("--steps", type=int, default=None, help="steps of the --muon run (default: e1-cpu's)")
     parser.add_argument("--examples", type=int, default=1024, help="examples per timed pass")
     parser.add_argument("--reps", type=int, default=3, help="timed passes per contender (best reported)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     args = parser.parse_args()
     threads = set_threads(args.threads)
-    cfg = recipe()
+    cfg = recipe("e2-cpu")  # _base-cpu unchanged: the v2 recipe (AdamW, 5,000 steps) on E1's data
     dataset = generate_dataset(cfg.data)
     tokenizer = Tokenizer.for_data(cfg.data)
     enc = tokenizer.encode_split(dataset.splits["train"])
@@ -95,8 +95,8 @@ def main() -> None:
     if args.bf16:
         runs[f"batch {args.batches[0]}, bf16"] = (args.batches[0], True, cfg.train, recipe_steps)
     if args.muon:
-        muon = dataclasses.replace(cfg.train, optimizer="muon")
-        runs[f"batch {args.batches[0]}, muon"] = (args.batches[0], False, muon, args.steps or recipe_steps)
+        muon = recipe("e1-cpu").train  # _base-cpu-muon: the same data and model
+        runs[f"batch {args.batches[0]}, muon"] = (args.batches[0], False, muon, args.steps or muon.max_steps)
     steps = {}
     for name, (batch, bf16, train, _) in runs.items():
         model = GPT(template.cfg, template.vocab_size, template.block_size)
