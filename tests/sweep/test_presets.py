@@ -100,14 +100,14 @@ def test_e6_presets_fine_tune_with_lora_on_encrypted_rewriting_with_40_percent_n
     for name in ("e6-cpu", "e6-paper"):
         runs = expand(load_sweep(name))
         rules = [r.params["data.num_rules"] for r in runs]
-        assert len(set(rules)) >= 4 and max(rules) / min(rules) >= 64, name
+        assert len(set(rules)) >= 4 and math.log10(max(rules) / min(rules)) >= 2.5, name
         for run in runs:
             cfg = build_run_config(run.config)
             assert isinstance(cfg, LMRunConfig) and cfg.lm.task.kind == "encrypted"
             assert cfg.data.noop_frac == 0.4 and cfg.data.budget == runs[0].config["data"]["budget"]
     cpu = build_run_config(expand(load_sweep("e6-cpu"))[0].config)
     assert cpu.lm.model == "smollm2-135m-instruct" and cpu.train.device == "cpu"
-    assert cpu.train.max_steps * cpu.train.batch_size <= 4000  # sized for ~an hour on 2 cores
+    assert {r.seed for r in expand(load_sweep("e6-cpu"))} == {0, 1} and cpu.train.dtype == "auto"
     paper = build_run_config(expand(load_sweep("e6-paper"))[-1].config)
     assert (paper.lm.lora.rank, paper.lm.lora.alpha, paper.train.lr) == (512, 1024, 1e-5)
     assert (paper.train.batch_size, paper.train.max_steps) == (64, 2000)
@@ -115,9 +115,28 @@ def test_e6_presets_fine_tune_with_lora_on_encrypted_rewriting_with_40_percent_n
     assert paper.data.test_rules * paper.data.test_examples_per_rule == 5000
 
 
+@pytest.mark.parametrize(("name", "full"), [("e6-cpu-longtail", "e6-cpu"), ("e6-paper-longtail", "e6-paper")])
+def test_e6_longtail_arms_halve_the_budget_uniformly_or_by_a_power_law(name, full):
+    trained = {(r.params["data.num_rules"], r.seed): r.config for r in expand(load_sweep(full))}
+    arms: dict[int, set] = {}
+    for run in expand(load_sweep(name)):
+        data = run.config["data"]
+        reference = trained[(data["num_rules"], run.seed)]["data"]
+        arms.setdefault(data["num_rules"], set()).add((data["budget"], data["rule_distribution"]))
+        if data["budget"] == reference["budget"]:
+            full_run = trained[(data["num_rules"], run.seed)]  # the full arm is the main sweep's run: --reuse
+            assert build_run_config(run.config) == build_run_config(full_run)
+    budget = max(b for arm in arms.values() for b, _ in arm)
+    assert max(arms) == max(n for n, _ in trained) and len(arms) == 2  # the largest I and one more
+    for arm in arms.values():
+        assert sorted(arm) == sorted(
+            [(budget, "uniform"), (budget // 2, "uniform"), (budget // 2, "powerlaw")]
+        )
+
+
 def test_e6_zero_shot_scores_the_base_model_on_e6_cpus_data():
-    trained = {r.params["data.num_rules"]: r.config for r in expand(load_sweep("e6-cpu"))}
-    for run in expand(load_sweep("e6-cpu-zero-shot")):
+    trained = {r.params["data.num_rules"]: r.config for r in expand(load_sweep("e6-cpu")) if r.seed == 0}
+    for run in expand(load_sweep("e6-cpu-zero-shot")):  # seed 0's test sets (the base model is not seeded)
         cfg = build_run_config(run.config)
         assert cfg.train.max_steps == 0
         assert run.config["data"] == trained[cfg.data.num_rules]["data"]  # the same test sets
