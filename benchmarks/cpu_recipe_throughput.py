@@ -11,7 +11,9 @@ what a `--workers 2` sweep does on 2 cores: two runs side by side, one thread ea
 
 `--muon` adds e1-cpu's recipe v3 (`_base-cpu-muon`: Muon, whose Newton-Schulz iterations cost extra per
 step, in `muon_dtype: auto`'s precision on this CPU) at its 2,000 steps, or at `--steps N`, so the "E1"
-column reads as steps to the end x seconds per step, side by side with v2's recipe.
+column reads as steps to the end x seconds per step, side by side with v2's recipe. `--muon-dtypes`
+adds the same recipe with the iterations in the precisions named (bf16 is emulated, and slow, on CPUs
+without native bf16).
 
     .venv/bin/python benchmarks/cpu_recipe_throughput.py --threads 1 [--bf16] [--muon [--steps N]] [--reps 3]
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -75,6 +78,13 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="add batch 64 under bf16 autocast")
     parser.add_argument("--muon", action="store_true", help="add e1-cpu's Muon recipe at batch 64")
     parser.add_argument("--steps", type=int, default=None, help="steps of the --muon run (default: e1-cpu's)")
+    parser.add_argument(
+        "--muon-dtypes",
+        nargs="+",
+        default=[],
+        choices=["float32", "bfloat16"],
+        help="add e1-cpu's Muon recipe with its Newton-Schulz iterations in each of these precisions",
+    )
     parser.add_argument("--examples", type=int, default=1024, help="examples per timed pass")
     parser.add_argument("--reps", type=int, default=3, help="timed passes per contender (best reported)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
@@ -97,6 +107,10 @@ def main() -> None:
     if args.muon:
         muon = recipe("e1-cpu").train  # _base-cpu-muon: the same data and model
         runs[f"batch {args.batches[0]}, muon"] = (args.batches[0], False, muon, args.steps or muon.max_steps)
+    for muon_dtype in args.muon_dtypes:
+        muon = dataclasses.replace(recipe("e1-cpu").train, muon_dtype=muon_dtype)
+        name = f"muon, NS {'fp32' if muon_dtype == 'float32' else 'bf16'}"
+        runs[name] = (args.batches[0], False, muon, args.steps or muon.max_steps)
     steps = {}
     for name, (batch, bf16, train, _) in runs.items():
         model = GPT(template.cfg, template.vocab_size, template.block_size)
