@@ -124,13 +124,16 @@ def test_measured_costs_scale_the_published_throughput_by_each_runs_tokens():
     cfg = first_config("e2-cpu")  # sequences of 24 tokens: 4 + 2 + 8 + 6 and four specials
     cost = costs.run(cfg)
     assert (cost.steps, cost.tokens) == (5000, 5000 * 64 * 24)
-    train_s = cost.tokens / MEASURED_TOKENS_PER_S["cpu-base"]
+    train_s = cost.tokens / MEASURED_TOKENS_PER_S[("cpu-base", "adamw")]
     assert train_s < cost.seconds < 1.05 * train_s  # evaluations add a little
+    muon = costs.run(first_config("e1-cpu"))  # the Muon recipe: its own measured rate, its 2,000 steps
+    assert muon.steps == 2000 and muon.seconds > muon.tokens / MEASURED_TOKENS_PER_S[("cpu-base", "muon")]
+    assert "14,900 tokens/s per run at 1 thread for model cpu-base with muon" in costs.notes
     lora = first_config("e6-cpu")
     cost = costs.run(lora)
     tests = 2 * lora.data.test_rules * lora.data.test_examples_per_rule
     per_example = MEASURED_LM_S_PER_EXAMPLE["smollm2-135m-instruct"]
-    assert cost.tokens is None and cost.seconds == pytest.approx((400 * 8 + tests / 3) * per_example)
+    assert cost.tokens is None and cost.seconds == pytest.approx((cost.steps * 8 + tests / 3) * per_example)
     assert costs.run(first_config("e1-paper")).seconds is None  # a GPU preset: nothing measured
     assert "no measured throughput for the model paper on auto" in costs.notes
 

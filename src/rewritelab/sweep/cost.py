@@ -42,7 +42,10 @@ from rewritelab.tokenizer import Tokenizer
 
 # Throughput at one CPU thread per run as the published CPU runs (docs/results/) recorded it, learning-curve
 # evaluations included: the median over a sweep's runs, run two at a time on a 2-core machine.
-MEASURED_TOKENS_PER_S = {"cpu-base": 12_900.0}  # e1-cpu-v2: 18 runs of the 4 x 128 model, fp32
+MEASURED_TOKENS_PER_S = {  # by model and optimizer (Muon's Newton-Schulz costs extra per step)
+    ("cpu-base", "adamw"): 12_900.0,  # e1-cpu-v2: 18 runs of the 4 x 128 model, fp32
+    ("cpu-base", "muon"): 14_900.0,  # e1-cpu-v3: 18 runs, fp32 with bf16 Newton-Schulz, another day's VM
+}
 MEASURED_LM_S_PER_EXAMPLE = {"smollm2-135m-instruct": 0.50}  # e6-cpu: 4.0 s per LoRA step of 8
 TIMED_S = 1.0  # how long to time the steps of one model and shape
 TIMED_TOKENS = 4096  # tokens per timed step at most; a larger batch is timed in part and scaled
@@ -90,7 +93,8 @@ class Costs:
             self.notes.add(f"{per_example} s per example at 1 thread for LoRA on {cfg.lm.model}")
             tests = 2 * cfg.data.test_rules * cfg.data.test_examples_per_rule  # scored at a third of the cost
             return RunCost(steps, None, (steps * cfg.train.batch_size + tests / 3) * per_example)
-        rate = MEASURED_TOKENS_PER_S.get(str(cfg.model.preset)) if cfg.train.device == "cpu" else None
+        key = (str(cfg.model.preset), cfg.train.optimizer)
+        rate = MEASURED_TOKENS_PER_S.get(key) if cfg.train.device == "cpu" else None
         if self.source == "measured" and rate is None:  # nothing to scale: not even the data is sampled
             self.notes.add(f"no measured throughput for the model {cfg.model.preset or 'of this size'} on "
                            f"{cfg.train.device}")  # fmt: skip
@@ -99,7 +103,8 @@ class Costs:
         mean_len = float(enc.lengths.mean())
         tokens = int(round(steps * cfg.train.batch_size * mean_len))
         if self.source == "measured":
-            self.notes.add(f"{rate:,.0f} tokens/s per run at 1 thread for model {cfg.model.preset}")
+            model = f"model {cfg.model.preset} with {cfg.train.optimizer}"
+            self.notes.add(f"{rate:,.0f} tokens/s per run at 1 thread for {model}")
             step_s = cfg.train.batch_size * mean_len / rate
         else:
             step_s = self._step_seconds(cfg, mean_len)
