@@ -11,7 +11,7 @@ import yaml
 
 from rewritelab.cli import main
 from rewritelab.config import dump_yaml
-from rewritelab.run import count_steps
+from rewritelab.run import count_steps, resolved_dtype
 from rewritelab.sweep import expand, load_sweep, prepare_sweep_dir, validate_runs
 from rewritelab.sweep.cost import MEASURED_LM_S_PER_EXAMPLE, MEASURED_TOKENS_PER_S, Costs, wall_seconds
 from support import MICRO_DATA, MICRO_MODEL
@@ -132,7 +132,7 @@ def test_measured_costs_scale_the_published_throughput_by_each_runs_tokens():
     lora = first_config("e6-cpu")
     cost = costs.run(lora)
     tests = 2 * lora.data.test_rules * lora.data.test_examples_per_rule
-    per_example = MEASURED_LM_S_PER_EXAMPLE["smollm2-135m-instruct"]
+    per_example = MEASURED_LM_S_PER_EXAMPLE[("smollm2-135m-instruct", resolved_dtype("auto", "cpu", True))]
     assert cost.tokens is None and cost.seconds == pytest.approx((cost.steps * 8 + tests / 3) * per_example)
     assert costs.run(first_config("e1-paper")).seconds is None  # a GPU preset: nothing measured
     assert "no measured throughput for the model paper on auto" in costs.notes

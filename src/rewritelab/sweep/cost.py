@@ -36,6 +36,7 @@ from rewritelab.run import (
     eval_steps,
     make_optimizer,
     resolve_device,
+    resolved_dtype,
     train_step,
 )
 from rewritelab.tokenizer import Tokenizer
@@ -46,7 +47,10 @@ MEASURED_TOKENS_PER_S = {  # by model and optimizer (Muon's Newton-Schulz costs 
     ("cpu-base", "adamw"): 12_900.0,  # e1-cpu-v2: 18 runs of the 4 x 128 model, fp32
     ("cpu-base", "muon"): 14_900.0,  # e1-cpu-v3: 18 runs, fp32 with bf16 Newton-Schulz, another day's VM
 }
-MEASURED_LM_S_PER_EXAMPLE = {"smollm2-135m-instruct": 0.50}  # e6-cpu: 4.0 s per LoRA step of 8
+MEASURED_LM_S_PER_EXAMPLE = {  # by model and the frozen base's precision (`dtype: auto` resolved)
+    ("smollm2-135m-instruct", "float32"): 0.50,  # e6-cpu v1: 4.0 s per LoRA step of 8, an AVX2-only VM
+    ("smollm2-135m-instruct", "bfloat16"): 0.095,  # calibration-v3/e6-bf16: 228 s for 300 steps of 8
+}
 TIMED_S = 1.0  # how long to time the steps of one model and shape
 TIMED_TOKENS = 4096  # tokens per timed step at most; a larger batch is timed in part and scaled
 SAMPLE_RULES, SAMPLE_EXAMPLES = 64, 512  # the sample whose sequences give the mean length
@@ -86,11 +90,15 @@ class Costs:
     def run(self, cfg: Any) -> RunCost:
         steps = count_steps(cfg.data.train_examples, cfg.train)
         if isinstance(cfg, LMRunConfig):
-            per_example = MEASURED_LM_S_PER_EXAMPLE.get(cfg.lm.model) if cfg.train.device == "cpu" else None
+            dtype = resolved_dtype(cfg.train.dtype, cfg.train.device, frozen_base=True)
+            key = (cfg.lm.model, dtype)
+            per_example = MEASURED_LM_S_PER_EXAMPLE.get(key) if cfg.train.device == "cpu" else None
             if per_example is None:
                 self.notes.add(f"no measured throughput for {cfg.lm.model} on {cfg.train.device}")
                 return RunCost(steps, None, None)
-            self.notes.add(f"{per_example} s per example at 1 thread for LoRA on {cfg.lm.model}")
+            self.notes.add(
+                f"{per_example} s per example at 1 thread for LoRA on {cfg.lm.model} ({dtype} base)"
+            )
             tests = 2 * cfg.data.test_rules * cfg.data.test_examples_per_rule  # scored at a third of the cost
             return RunCost(steps, None, (steps * cfg.train.batch_size + tests / 3) * per_example)
         key = (str(cfg.model.preset), cfg.train.optimizer)
