@@ -2,8 +2,8 @@
 one stacked model in one process, against the same K runs stepped one after another on one core — does
 paying each op's fixed cost once for K runs make a step of all K cheaper?
 
-The data is the e1-cpu preset's own (I = 1000 rules, v2 scale: every example 24 tokens, so no run's batch
-needs padding to another's), the model its `cpu-base` (4 × 128), batch 64. Run r starts from its own
+The data is E1's at I = 1000 rules (`cpu_recipe_throughput.recipe`; every example 24 tokens, so no run's
+batch needs padding to another's), the model its `cpu-base` (4 × 128), batch 64. Run r starts from its own
 initial weights (seed r) and reads its own batches (the trainer's first epoch at `train.seed = r`).
 
 - separate: K GPTs, each stepped as the trainer steps it (`run.train_step`: `GPT.loss` forward and
@@ -327,7 +327,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
     args = parser.parse_args()
     threads = set_threads(args.threads)
-    cfg = recipe()
+    cfg = recipe("e2-cpu")  # v2 recipe on E1's data (I = 1000), as cpu_recipe_throughput
     train = dataclasses.replace(cfg.train, optimizer=args.optimizer)
     tokenizer = Tokenizer.for_data(cfg.data)
     enc = tokenizer.encode_split(generate_dataset(cfg.data).splits["train"])
