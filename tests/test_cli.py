@@ -120,4 +120,4 @@ def test_the_tour_names_the_extras_its_commands_need_and_git_ignores_its_outputs
             if line.startswith("rewritelab") and trigger in line:
                 assert extra in line, line
                 checked += 1
-    assert checked == 5
+    assert checked == 6
