@@ -151,12 +151,10 @@ def with_resolved_dtype(cfg: C, frozen_base: bool = False) -> C:
     """`cfg` with its precisions concrete, as a run records them in config.yaml and summary.json: `dtype`,
     and `muon_dtype` where the run uses Muon (elsewhere it changes nothing and stays as written)."""
     train = cfg.train  # type: ignore[attr-defined]
-    dtype = resolved_dtype(train.dtype, train.device, frozen_base)
-    muon_dtype = getattr(train, "muon_dtype", None)  # only the from-scratch kind has Muon
-    if muon_dtype is not None and train.optimizer == "muon":
-        muon_dtype = resolved_muon_dtype(muon_dtype, train.device)
-        return dataclasses.replace(cfg, train=dataclasses.replace(train, dtype=dtype, muon_dtype=muon_dtype))
-    return dataclasses.replace(cfg, train=dataclasses.replace(train, dtype=dtype))  # type: ignore
+    concrete = {"dtype": resolved_dtype(train.dtype, train.device, frozen_base)}
+    if getattr(train, "optimizer", None) == "muon":  # only the from-scratch kind has Muon
+        concrete["muon_dtype"] = resolved_muon_dtype(train.muon_dtype, train.device)
+    return dataclasses.replace(cfg, train=dataclasses.replace(train, **concrete))  # type: ignore
 
 
 def same_run(recorded: Any, cfg: RunConfig) -> bool:

@@ -80,9 +80,7 @@ def resolved_dtype(dtype: str, device: str | torch.device, frozen_base: bool = F
     if dtype != "auto":
         return dtype
     kind = _device_type(device)
-    if kind == "cuda":
-        return "bfloat16"
-    if kind == "cpu" and frozen_base and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP:
+    if kind == "cuda" or (frozen_base and _bf16_pays(kind)):
         return "bfloat16"
     return "float32"
 
@@ -96,10 +94,12 @@ def resolved_muon_dtype(muon_dtype: str, device: str | torch.device) -> str:
     """
     if muon_dtype != "auto":
         return muon_dtype
-    kind = _device_type(device)
-    if kind == "cuda" or (kind == "cpu" and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP):
-        return "bfloat16"
-    return "float32"
+    return "bfloat16" if _bf16_pays(_device_type(device)) else "float32"
+
+
+def _bf16_pays(kind: str) -> bool:
+    """Whether bf16 matmuls are native on this device type: always on CUDA, by measurement on a CPU."""
+    return kind == "cuda" or (kind == "cpu" and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP)
 
 
 def _device_type(device: str | torch.device) -> str:

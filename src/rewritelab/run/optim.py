@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.optim._muon import _adjust_lr  # torch's per-matrix lr scale, the same in both precisions
 
 from rewritelab.run.config import TrainConfig
 from rewritelab.run.device import resolved_muon_dtype
@@ -93,18 +94,8 @@ class Muon(torch.optim.Muon):
                 ns = (group["ns_coefficients"], group["ns_steps"], group["eps"])
                 update = orthogonalize(update, *ns, self.ns_dtype)
                 p.mul_(1 - lr * group["weight_decay"])
-                p.add_(update, alpha=-lr * _lr_ratio(group["adjust_lr_fn"], p.shape))
+                p.add_(update, alpha=-_adjust_lr(lr, group["adjust_lr_fn"], p.shape))
         return None
-
-
-def _lr_ratio(adjust_lr_fn: str | None, shape: torch.Size) -> float:
-    """torch.optim.Muon's per-matrix learning-rate scale (`original`, `match_rms_adamw` or none)."""
-    rows, cols = shape[:2]
-    if adjust_lr_fn in (None, "original"):
-        return max(1.0, rows / cols) ** 0.5
-    if adjust_lr_fn == "match_rms_adamw":
-        return 0.2 * max(rows, cols) ** 0.5
-    return 1.0
 
 
 class OptimizerPair:
