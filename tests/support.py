@@ -157,12 +157,25 @@ def fake_summary(data: dict[str, Any], seed: int, steps: int = 300) -> dict[str,
     if data["noop_frac"]:
         unseen = data["noop_frac"] * 0.97 + (1 - data["noop_frac"]) * unseen
     accuracy = {"test_seen": seen, "test_unseen": unseen}
+    breakdown = {split: _split_breakdown(a, data["noop_frac"], N_TEST) for split, a in accuracy.items()}
+    if isinstance(data["test_family"], dict):
+        breakdown["test_unseen"]["family"] = held_out_cells(data["family"], unseen)
     return {
         "accuracy": accuracy,
         "ci95": {split: _ci(a, N_TEST) for split, a in accuracy.items()},
         "n": {split: N_TEST for split in accuracy},
-        "breakdown": {split: _split_breakdown(a, data["noop_frac"], N_TEST) for split, a in accuracy.items()},
+        "breakdown": breakdown,
         **common,
+    }
+
+
+def held_out_cells(family: dict[str, Any], unseen: float) -> dict[str, Any]:
+    """E4's unseen split read per held-out kind: a single family reaches k = 2 of its own kind (+30
+    points), nothing else; the mixture scores the same on every kind."""
+    own = family.get("name")
+    return {
+        kind: {"n": N_TEST // len(HELD_OUT), "accuracy": min(1.0, unseen + (0.3 if kind == own else 0.0))}
+        for kind in HELD_OUT
     }
 
 
@@ -255,8 +268,17 @@ def e3_points() -> list[dict[str, Any]]:
     return [{"rule_distribution": d, "alpha": a, "num_rules": i} for d, a in dists for i in (300, 3000)]
 
 
+HELD_OUT = ("random", "repeated", "periodic", "mirrored")  # E4's held-out kinds: k = 1, and k = 2 of each
+K2_HELD_OUT = [{"name": n, "k": 2, "weight": 1} for n in HELD_OUT[1:]]
+E4_TEST_FAMILY = {"name": "mixed", "components": [{"name": "random", "weight": 1}, *K2_HELD_OUT]}
+
+
 def e4_points() -> list[dict[str, Any]]:
-    return [{"family": f, "num_rules": i} for f in (REPEATED, PERIODIC, MIRRORED, MIXED) for i in (100, 1000)]
+    return [
+        {"family": f, "num_rules": i, "test_family": E4_TEST_FAMILY}
+        for f in (REPEATED, PERIODIC, MIRRORED, MIXED)
+        for i in (100, 1000)
+    ]
 
 
 def e5_points() -> list[dict[str, Any]]:

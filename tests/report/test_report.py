@@ -24,8 +24,10 @@ from rewritelab.report import (
     build_report,
     cell_point,
     figure_alpha,
+    figure_heldout,
     figure_noop,
     figure_rules,
+    held_out_kinds,
     load_runs,
     occurrence_tables,
     read_curves,
@@ -35,6 +37,7 @@ from rewritelab.report import (
 )
 from rewritelab.store import export, load_results
 from support import (
+    HELD_OUT,
     RULES,
     e1_points,
     e2_points,
@@ -49,7 +52,7 @@ CASES = {
     "e1": (e1_points(), {"e1_rules", *CURVES}),
     "e2": (e2_points(), {"e1_rules", "e2_noop", *CURVES}),
     "e3": (e3_points(), {"e1_rules", "e3_alpha", *CURVES}),
-    "e4": (e4_points(), {"e1_rules", "e4_family", *CURVES}),
+    "e4": (e4_points(), {"e1_rules", "e4_family", "e4_heldout", *CURVES}),
     "e5": (e5_points(), {"e1_rules", "e5_occurrences", *CURVES}),
 }
 
@@ -170,6 +173,31 @@ def test_e2_plots_no_op_and_applied_cells_per_no_op_share(sweeps):
     ]
     applied = [json.loads(b)["noop"]["false"]["accuracy"] for b in rows["breakdown_json"]]
     assert by_label["applied (pattern present)"].get_ydata()[-1] == pytest.approx(np.mean(applied))
+
+
+def test_e4_reads_each_held_out_kind_apart_with_a_line_per_training_family(sweeps):
+    ctx = context(sweeps["e4"])
+    assert held_out_kinds(ctx.runs) == ["random", "repeated", "periodic", "mirrored"]
+    fig, _ = figure_heldout(ctx)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in panels]
+    assert titles == ["unconstrained rules (k = 1)", *(f"{k} rules (k = 2)" for k in HELD_OUT[1:])]
+    frame = load_results(sweeps["e4"])
+    unseen = frame[(frame["split"] == "test_unseen") & (frame["num_rules"] == 1000)]
+    for panel, kind in zip(panels, HELD_OUT, strict=True):
+        lines = {line.get_label(): line for line in panel.get_lines()}
+        assert len(lines) == 4  # the three families and their mixture
+        for name, line in lines.items():
+            rows = unseen[unseen["family"].str.startswith(name.split("[")[0].split("(")[0])]
+            cells = [json.loads(b)["family"][kind]["accuracy"] for b in rows["breakdown_json"]]
+            assert line.get_ydata()[-1] == pytest.approx(np.mean(cells))
+    by_family = {line.get_label().split("[")[0]: line.get_ydata()[-1] for line in panels[1].get_lines()}
+    assert by_family["repeated"] > by_family["periodic"]  # the fabricated law: a family reaches its own kind
+
+
+def test_e4_without_held_out_breakdowns_draws_no_held_out_figure(tmp_path):
+    points = [{k: v for k, v in p.items() if k != "test_family"} for p in e4_points()]
+    assert figure_heldout(context(make_sweep(tmp_path / "e4", points))) is None
 
 
 def test_e5_table_has_training_occurrences_by_number_of_rules(sweeps, reports):
@@ -307,7 +335,7 @@ def test_a_csv_export_gives_the_same_figures_without_learning_curves(sweeps, rep
     report = build_report(csv)
     assert report.parent == tmp_path / "e4-report"
     assert figures_in(report.parent) == CASES["e4"][1] - set(CURVES)
-    for stem in ("e1_rules", "e4_family"):
+    for stem in ("e1_rules", "e4_family", "e4_heldout"):
         assert (report.parent / f"{stem}.svg").read_bytes() == (
             reports["e4"].parent / f"{stem}.svg"
         ).read_bytes()

@@ -41,12 +41,12 @@ RULES_PANELS = ("test_unseen", "test_unseen_strict", "test_seen")
 # Drawing helpers
 
 
-def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
+def panel_grid(n: int, max_cols: int = 4) -> tuple[int, int]:
     cols = min(n, max_cols)
     return math.ceil(n / cols), cols
 
 
-def _rules_axis(ax, runs: Sequence[Run], symbol: str = "I") -> None:
+def rules_axis(ax, runs: Sequence[Run], symbol: str = "I") -> None:
     """A log x axis for I (or P), ticked at the sweep's values when there are few (log ticks would read
     4×10⁰)."""
     values = sorted({r.cond["num_rules"] for r in runs if r.cond["num_rules"]})
@@ -100,7 +100,7 @@ def figure_rules(ctx: Context):
         for (key, members), colour in zip(groups, colours, strict=True):
             name = key_label(lines, key, ctx.scale_name, ctx.symbol)
             _plot_mean_line(ax, members, "num_rules", split, colour, name)
-        _rules_axis(ax, ctx.runs, ctx.symbol)
+        rules_axis(ax, ctx.runs, ctx.symbol)
         accuracy_axis(ax, split_title(split, ctx.symbol))
     if lines:
         axes[0].legend(loc="upper left")
@@ -182,7 +182,7 @@ def figure_noop(ctx: Context):
         return None
     shares = group(ctx.runs, ["noop_frac"])
     lines = [c for c in ctx.varying if c not in ("noop_frac", "num_rules")]
-    rows, cols = _grid(len(shares))
+    rows, cols = panel_grid(len(shares))
     fig = new_figure(4.2 * cols + 0.6, 3.6 * rows)
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
     for ax, ((share,), members) in zip(axes, shares, strict=False):
@@ -193,7 +193,7 @@ def figure_noop(ctx: Context):
             for case, style in (("false", "-"), ("true", "--")):
                 name = prefix + ("no-op inputs" if case == "true" else "applied (pattern present)")
                 _plot_cell_line(ax, line_runs, case, colour, style, name)
-        _rules_axis(ax, ctx.runs)
+        rules_axis(ax, ctx.runs)
         accuracy_axis(ax, f"training {label('noop_frac', share)}")
         ax.legend(loc="lower right")
     for ax in axes[len(shares) :]:
@@ -238,48 +238,6 @@ def _plot_cell_line(ax, runs: list[Run], case: str, colour, style: str, name: st
     ax.fill_between(xs, lows, highs, color=colour, alpha=0.12, linewidth=0)
 
 
-def figure_family(ctx: Context):
-    """E4: accuracy per training family, seen and unseen bars, one panel per value of the others."""
-    if "family" not in ctx.varying:
-        return None
-    facets = group(ctx.runs, [c for c in ctx.varying if c != "family"])
-    facet_conds = [c for c in ctx.varying if c != "family"]
-    families = [k[0] for k, _ in group(ctx.runs, ["family"])]
-    rows, cols = _grid(len(facets), 3)
-    fig = new_figure(4.6 * cols + 2.2, (0.45 * len(families) + 1.4) * rows)
-    axes = fig.subplots(rows, cols, squeeze=False, sharex=True).ravel()
-    colours = {"test_seen": "#4292c6", "test_unseen": "#08306b"}
-    height = 0.38
-    for ax, (key, members) in zip(axes, facets, strict=False):
-        by_family = dict(group(members, ["family"]))
-        for offset, split in ((-height / 2, "test_seen"), (height / 2, "test_unseen")):
-            ys, means, errors = [], [], [[], []]
-            for i, fam in enumerate(families):
-                points = split_points(by_family.get((fam,), []), split)
-                if not points:
-                    continue
-                mean, low, high = aggregate(points)
-                ys.append(i + offset)
-                means.append(mean)
-                errors[0].append(mean - low)
-                errors[1].append(high - mean)
-            ax.barh(ys, means, height=height, xerr=errors, color=colours[split], capsize=2,
-                    label=SPLIT_TITLES[split])  # fmt: skip
-        ax.set_yticks(range(len(families)), [str(f) for f in families])
-        ax.invert_yaxis()
-        accuracy_axis(ax, key_label(facet_conds, key, ctx.scale_name), axis="x")
-    for ax in axes[len(facets) :]:
-        ax.set_visible(False)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2)
-    fig.suptitle("Accuracy per training rule family")
-    caption = (
-        "Exact-match accuracy of models trained on each family of rules, on seen rules (light) and unseen "
-        f"rules (dark). {band_note(ctx.runs)}"
-    )
-    return fig, caption
-
-
 def figure_occurrences(ctx: Context):
     """E5 as a heatmap: rows = training occurrences, columns = I, cells = mean unseen accuracy."""
     tables = occurrence_tables(ctx)
@@ -287,7 +245,7 @@ def figure_occurrences(ctx: Context):
         return None
     import numpy as np
 
-    rows, cols = _grid(len(tables), 2)
+    rows, cols = panel_grid(len(tables), 2)
     n_rows = max(len(t[1]) for t in tables)
     n_cols = max(len(t[2]) for t in tables)
     fig = new_figure((0.9 * n_cols + 2.8) * cols + 0.8, (0.5 * n_rows + 1.6) * rows)

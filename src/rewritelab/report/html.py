@@ -25,13 +25,8 @@ from rewritelab.layout import REPORT_DIR, REPORT_HTML, RESULTS_DB, RUNS_DIR, SWE
 from rewritelab.report.breakdowns import breakdowns_html, example_errors, examples_html
 from rewritelab.report.curves import figure_learning_curves, figure_loss_curves, read_curves
 from rewritelab.report.factors import figure_factors, varied_factors
-from rewritelab.report.figures import (
-    figure_alpha,
-    figure_family,
-    figure_noop,
-    figure_occurrences,
-    figure_rules,
-)
+from rewritelab.report.families import figure_family, figure_heldout
+from rewritelab.report.figures import figure_alpha, figure_noop, figure_occurrences, figure_rules
 from rewritelab.report.headline import headline
 from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, load_runs, varying
@@ -52,6 +47,7 @@ FIGURES: tuple[tuple[str, str, Callable[[Context], Any]], ...] = (
     ("e2_noop", "E2: no-op examples", figure_noop),
     ("e3_alpha", "E3: skewed rule frequencies", figure_alpha),
     ("e4_family", "E4: rule families", figure_family),
+    ("e4_heldout", "E4: held-out rules by kind", figure_heldout),
     ("e5_occurrences", "E5: pattern occurrences", figure_occurrences),
     ("program_steps", "Programs: execution steps", figure_steps),
     ("program_k", "Programs: rules per program", figure_k),
