@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rewritelab.cli import main
-from rewritelab.report import load_runs, seed_rows, seed_table, t_quantile
+from rewritelab.report import load_runs, seed_cells, seed_rows, seed_table, t_quantile
 from rewritelab.store import load_results, record_run
 from support import data_section, e1_points, e2_points, fake_summary, make_sweep
 
@@ -31,6 +31,15 @@ def test_each_condition_and_split_has_its_seeds_mean_and_t_interval(tmp_path):
     bootstrap_low = sum(100 * v for v in unseen["ci_low"]) / 3
     assert row[6].startswith(f"[{bootstrap_low:.1f},")
     assert row[7] == "-" and row[8] == "-"  # fabricated runs: no manifest, not judged
+
+
+def test_seed_cells_key_the_seed_table_by_condition_and_split(tmp_path):
+    sweep = make_sweep(tmp_path / "e2", e2_points())
+    keyed = seed_cells(sweep)
+    rows = cells(seed_table(sweep))
+    assert sum(len(splits) for splits in keyed.values()) == len(rows)
+    for row in rows:
+        assert keyed[row[0]][row[1]] == row
 
 
 def test_patterns_are_the_fewest_over_seeds_and_convergence_is_counted(tmp_path):

@@ -17,7 +17,7 @@ from rewritelab.report.headline import headline, headline_of
 from rewritelab.report.html import build_report
 from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, aggregate, load_runs, t_quantile, varying, wilson
-from rewritelab.report.seeds import seed_rows, seed_table
+from rewritelab.report.seeds import seed_cells, seed_rows, seed_table
 from rewritelab.report.tables import (
     RunRow,
     occurrence_tables,
@@ -46,6 +46,7 @@ __all__ = [
     "occurrence_tables",
     "read_curves",
     "reproduce_rows",
+    "seed_cells",
     "seed_rows",
     "seed_table",
     "t_quantile",

@@ -5,15 +5,16 @@ reaches, and one pooled unseen number hides it."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from rewritelab.report.figures import (
     SPLIT_TITLES,
     accuracy_axis,
     band_note,
-    cell_point,
     new_figure,
     panel_grid,
+    plot_cell_line,
     rules_axis,
 )
 from rewritelab.report.runs import Context, Run, aggregate, group, key_label, split_points
@@ -93,24 +94,9 @@ def figure_heldout(ctx: Context):
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
     for ax, kind in zip(axes, kinds, strict=False):
         for (key, members), colour in zip(groups, colours, strict=True):
-            xs, means, lows, highs, dots = [], [], [], [], []
-            for (x,), at_x in group(members, ["num_rules"]):
-                cells = [c for c in (_held_out_cell(r, kind) for r in at_x) if c is not None]
-                if x is None or not cells:
-                    continue
-                mean, low, high = aggregate([cell_point(c) for c in cells])
-                xs.append(x)
-                means.append(mean)
-                lows.append(low)
-                highs.append(high)
-                dots += [(x, float(c["accuracy"])) for c in cells]
-            if not xs:
-                continue
-            ax.plot(xs, means, marker="o", markersize=4, color=colour,
-                    label=key_label(lines, key, ctx.scale_name))  # fmt: skip
-            ax.fill_between(xs, lows, highs, color=colour, alpha=0.12, linewidth=0)
-            ax.scatter([d[0] for d in dots], [d[1] for d in dots], s=9, color=colour, alpha=0.6,
-                       linewidths=0)  # fmt: skip
+            name = key_label(lines, key, ctx.scale_name)
+            cells = partial(_held_out_cell, kind=kind)
+            plot_cell_line(ax, members, cells, colour, "-", name, dots=True)
         rules_axis(ax, ctx.runs)
         accuracy_axis(ax, HELD_OUT_TITLES.get(kind, f"{kind} rules (k = 2)"))
     for ax in axes[len(kinds) :]:

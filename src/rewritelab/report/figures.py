@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from rewritelab.layout import EVAL_SPLITS
@@ -192,7 +193,7 @@ def figure_noop(ctx: Context):
             prefix = key_label(lines, key, ctx.scale_name) + ": " if lines else ""
             for case, style in (("false", "-"), ("true", "--")):
                 name = prefix + ("no-op inputs" if case == "true" else "applied (pattern present)")
-                _plot_cell_line(ax, line_runs, case, colour, style, name)
+                plot_cell_line(ax, line_runs, partial(_noop_cell, case=case), colour, style, name)
         rules_axis(ax, ctx.runs)
         accuracy_axis(ax, f"training {label('noop_frac', share)}")
         ax.legend(loc="lower right")
@@ -221,10 +222,12 @@ def cell_point(cell: dict[str, Any]) -> tuple[float, float, float]:
     return (accuracy, *wilson(accuracy, int(cell["n"])))
 
 
-def _plot_cell_line(ax, runs: list[Run], case: str, colour, style: str, name: str) -> None:
-    xs, means, lows, highs = [], [], [], []
+def plot_cell_line(ax, runs: list[Run], cell_of, colour, style: str, name: str, dots: bool = False) -> None:
+    """A line of one breakdown cell (`cell_of(run)`, None where a run lacks it) against I: the mean over
+    seeds with its band, and each seed as a dot when `dots`."""
+    xs, means, lows, highs, seeds = [], [], [], [], []
     for (x,), members in group(runs, ["num_rules"]):
-        cells = [c for c in (_noop_cell(r, case) for r in members) if c is not None]
+        cells = [c for c in (cell_of(r) for r in members) if c is not None]
         if x is None or not cells:
             continue
         mean, low, high = aggregate([cell_point(c) for c in cells])
@@ -232,10 +235,13 @@ def _plot_cell_line(ax, runs: list[Run], case: str, colour, style: str, name: st
         means.append(mean)
         lows.append(low)
         highs.append(high)
+        seeds += [(x, float(c["accuracy"])) for c in cells]
     if not xs:
         return
     ax.plot(xs, means, marker="o", markersize=4, color=colour, linestyle=style, label=name)
     ax.fill_between(xs, lows, highs, color=colour, alpha=0.12, linewidth=0)
+    if dots:
+        ax.scatter([d[0] for d in seeds], [d[1] for d in seeds], s=9, color=colour, alpha=0.6, linewidths=0)
 
 
 def figure_occurrences(ctx: Context):

@@ -100,6 +100,17 @@ def seed_table(source) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seed_cells(source) -> dict[str, dict[str, list[str]]]:
+    """The seed table of a results source keyed for a hand-made table (docs/results/*/tables.py):
+    condition → split → that row's cells (`HEADER`'s columns)."""
+    from rewritelab.store import load_results
+
+    rows: dict[str, dict[str, list[str]]] = {}
+    for cells in seed_rows(*load_runs(load_results(source))):
+        rows.setdefault(cells[0], {})[cells[1]] = cells
+    return rows
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 

@@ -1,0 +1,59 @@
+"""The E4 tables of docs/results.md: a results.csv's seed table condensed to one row per training family
+and I, `python docs/results/e4_tables.py docs/results/e4-cpu-v3/results.csv` (from the repository root).
+
+v3 (the paper's construction) reads the held-out rules apart — k = 1 (unconstrained patterns) and k = 2
+of each family, all of the training length; v2 (`…/e4-cpu-v2/results.csv`) reads the unconstrained test
+rules by pattern length, since half of them had a length no training pattern has."""
+
+import re
+import sys
+
+from rewritelab.report import seed_cells
+
+FAMILIES = ["repeated", "periodic", "mirrored", "mixed"]
+K2 = ["repeated", "periodic", "mirrored"]
+LENGTHS = ["6", "7", "8", "9"]
+
+
+def order(condition: str) -> tuple[int, int]:
+    num_rules, family = re.match(r"I = (\d+), (\w+)", condition).groups()
+    return FAMILIES.index(family), int(num_rules)
+
+
+def mean_of(split: dict[str, list[str]], name: str) -> str:
+    return split.get(name, [""] * 5)[4] or "-"
+
+
+def main(source: str) -> None:
+    rows = seed_cells(source)
+    by_length = any("pattern length" in s for split in rows.values() for s in split)
+    if by_length:
+        print(
+            "| family | I | unconstrained rules (per seed) | mean | across seeds [95 % t] |"
+            " by test pattern length 6 / 7 / 8 / 9 (mean) | seen (per seed) | seen mean |"
+            " distinct patterns (min) | converged |"
+        )
+        print("|---|---:|---|---:|---|---|---|---:|---:|---|")
+    else:
+        print(
+            "| family | I | unseen, all (per seed) | mean | across seeds [95 % t] | k = 1 (per seed) |"
+            " k = 2 repeated / periodic / mirrored (mean) | seen (per seed) | distinct patterns (min) |"
+            " converged |"
+        )
+        print("|---|---:|---|---:|---|---|---|---|---:|---|")
+    for condition in sorted(rows, key=order):
+        split = rows[condition]
+        unseen, seen = split["test_unseen"], split["test_seen"]
+        family, num_rules = condition.split(", ", 1)[1], order(condition)[1]
+        head = f"| {family} | {num_rules} | {unseen[3]} | **{unseen[4]}** | {unseen[5]} |"
+        if by_length:
+            lengths = " / ".join(mean_of(split, f"test_unseen (pattern length {n})") for n in LENGTHS)
+            print(f"{head} {lengths} | {seen[3]} | {seen[4]} | {unseen[7]} | {unseen[8]} |")
+        else:
+            k1 = split.get("test_unseen (unconstrained rules)", [""] * 4)[3] or "-"
+            k2 = " / ".join(mean_of(split, f"test_unseen ({f} rules)") for f in K2)
+            print(f"{head} {k1} | {k2} | {seen[3]} | {unseen[7]} | {unseen[8]} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
