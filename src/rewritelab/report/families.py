@@ -6,7 +6,6 @@ reaches, and one pooled unseen number hides it."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from rewritelab.report.figures import (
     SPLIT_TITLES,
@@ -16,6 +15,7 @@ from rewritelab.report.figures import (
     panel_grid,
     plot_cell_line,
     rules_axis,
+    unseen_cell,
 )
 from rewritelab.report.runs import Context, Run, aggregate, group, key_label, split_points
 from rewritelab.report.style import line_colours
@@ -67,15 +67,10 @@ def figure_family(ctx: Context):
     return fig, caption
 
 
-def _held_out_cell(run: Run, kind: str) -> dict[str, Any] | None:
-    cell = run.breakdown.get("test_unseen", {}).get("family", {}).get(kind)
-    return cell if isinstance(cell, dict) and cell.get("n") else None
-
-
 def held_out_kinds(runs: list[Run]) -> list[str]:
     """The held-out kinds some run's unseen split breaks down by, E4's order first."""
-    kinds = {k for r in runs for k in r.breakdown.get("test_unseen", {}).get("family", {})}
-    kinds = {k for k in kinds if any(_held_out_cell(r, k) for r in runs)}
+    cells = ((r, k) for r in runs for k in r.breakdown.get("test_unseen", {}).get("family", {}))
+    kinds = {k for r, k in cells if unseen_cell(r, "family", k)}
     return sorted(kinds, key=lambda k: (HELD_OUT_ORDER.index(k) if k in HELD_OUT_ORDER else 99, k))
 
 
@@ -95,7 +90,7 @@ def figure_heldout(ctx: Context):
     for ax, kind in zip(axes, kinds, strict=False):
         for (key, members), colour in zip(groups, colours, strict=True):
             name = key_label(lines, key, ctx.scale_name)
-            cells = partial(_held_out_cell, kind=kind)
+            cells = partial(unseen_cell, factor="family", value=kind)
             plot_cell_line(ax, members, cells, colour, "-", name, dots=True)
         rules_axis(ax, ctx.runs)
         accuracy_axis(ax, HELD_OUT_TITLES.get(kind, f"{kind} rules (k = 2)"))

@@ -179,7 +179,7 @@ def figure_alpha(ctx: Context):
 
 def figure_noop(ctx: Context):
     """E2: unseen-rule accuracy on no-op vs applied examples vs I, one panel per training no-op share."""
-    if not any(_noop_cell(r, "true") for r in ctx.runs):
+    if not any(unseen_cell(r, "noop", "true") for r in ctx.runs):
         return None
     shares = group(ctx.runs, ["noop_frac"])
     lines = [c for c in ctx.varying if c not in ("noop_frac", "num_rules")]
@@ -193,7 +193,8 @@ def figure_noop(ctx: Context):
             prefix = key_label(lines, key, ctx.scale_name) + ": " if lines else ""
             for case, style in (("false", "-"), ("true", "--")):
                 name = prefix + ("no-op inputs" if case == "true" else "applied (pattern present)")
-                plot_cell_line(ax, line_runs, partial(_noop_cell, case=case), colour, style, name)
+                cells = partial(unseen_cell, factor="noop", value=case)
+                plot_cell_line(ax, line_runs, cells, colour, style, name)
         rules_axis(ax, ctx.runs)
         accuracy_axis(ax, f"training {label('noop_frac', share)}")
         ax.legend(loc="lower right")
@@ -208,8 +209,10 @@ def figure_noop(ctx: Context):
     return fig, caption
 
 
-def _noop_cell(run: Run, case: str) -> dict[str, Any] | None:
-    cell = run.breakdown.get("test_unseen", {}).get("noop", {}).get(case)
+def unseen_cell(run: Run, factor: str, value: str) -> dict[str, Any] | None:
+    """One cell of a run's unseen-split breakdown (`noop` → `true`, `family` → `random`, …), None where
+    the run has no examples there."""
+    cell = run.breakdown.get("test_unseen", {}).get(factor, {}).get(value)
     return cell if isinstance(cell, dict) and cell.get("n") else None
 
 
