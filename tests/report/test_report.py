@@ -261,6 +261,25 @@ def test_runs_that_differ_only_outside_the_known_conditions_stay_apart(tmp_path)
     assert list(lines[1].get_ydata()) == [0.0] * len(RULES)
 
 
+def test_a_training_length_set_per_condition_splits_no_line(tmp_path):
+    """Results composed from a sweep and its re-runs at twice the steps (the convergence rule): one I
+    trained longer is still a point of the one line, and no run is labelled as a variant."""
+    sweep = make_sweep(tmp_path / "v", e1_points(), seeds=(0, 1), metrics=False)
+    from rewritelab.store import record_run
+
+    longer = [d for d in (sweep / "runs").iterdir() if f"num_rules={RULES[-1]}." in d.name]
+    assert len(longer) == 2
+    for run_dir in longer:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary["config"]["train"]["max_steps"] *= 2
+        record_run(sweep / "results.sqlite", run_dir.name, summary, "v", "fake")
+    ctx = context(sweep)
+    assert ctx.varying == ["num_rules"]
+    assert {r.cond["variant"] for r in ctx.runs} == {None}
+    lines = figure_rules(ctx)[0].axes[0].get_lines()
+    assert len(lines) == 1 and list(lines[0].get_xdata()) == RULES
+
+
 # --- statistics ---------------------------------------------------------------------------------------
 
 

@@ -432,3 +432,50 @@ def test_a_knob_the_store_has_never_seen_gets_its_own_column_in_every_export(tmp
     assert main(["results", str(db), "--format", "seeds"]) == 0
     seeds = capsys.readouterr().out
     assert "| train.weight_decay=0.1 | test_unseen | 0, 1 |" in seeds  # never averaged with 0.0
+
+
+# --- superseding: a sweep and its longer re-runs read as one ------------------------------------------------
+
+
+def longer_reruns(root: Path, num_rules: int) -> Path:
+    """A second sweep that re-ran the condition I = `num_rules` (both seeds) for twice the steps, under
+    run ids of its own (another preset names its runs otherwise)."""
+    root.mkdir(parents=True)
+    for seed in (0, 1):
+        rerun = fake_summary(data_section(num_rules, seed), seed, steps=600)
+        rerun["accuracy"]["test_unseen"] = 0.5
+        record_run(root / "results.sqlite", f"long.num_rules={num_rules}.seed={seed}", rerun, "long", "fake")
+    return root
+
+
+def test_supersede_replaces_the_re_run_conditions_and_keeps_the_rest(tmp_path):
+    base = make_sweep(tmp_path / "base", e1_points(), seeds=(0, 1), metrics=False)
+    later = longer_reruns(tmp_path / "later", 100)
+    frame = load_results(base, supersede=[later])
+    unseen = frame[frame["split"] == "test_unseen"]
+    assert len(unseen) == len(load_results(base)) // 2  # one row per condition and seed, as before
+    replaced = unseen[unseen["num_rules"] == 100]
+    assert sorted(replaced["run_id"]) == ["long.num_rules=100.seed=0", "long.num_rules=100.seed=1"]
+    assert list(replaced["accuracy"]) == [0.5, 0.5] and list(replaced["steps"]) == [600, 600]
+    assert set(unseen[unseen["num_rules"] != 100]["steps"]) == {300}
+    assert "train.max_steps" in frame.columns  # each row says which budget it had
+
+
+def test_supersede_through_the_cli_and_a_csv_gives_the_same_rows(tmp_path, capsys):
+    base = make_sweep(tmp_path / "base", e1_points(), seeds=(0, 1), metrics=False)
+    later = longer_reruns(tmp_path / "later", 1000)
+    export(later, "csv", tmp_path / "later.csv")
+    out = tmp_path / "final.csv"
+    assert main(["results", str(base), "--supersede", str(tmp_path / "later.csv"), "--format", "csv",
+                 "--out", str(out)]) == 0  # fmt: skip
+    pd.testing.assert_frame_equal(load_results(out), load_results(base, supersede=[later]))
+
+
+def test_one_run_id_naming_two_conditions_is_refused(tmp_path):
+    base = make_sweep(tmp_path / "base", e1_points(), seeds=(0, 1), metrics=False)
+    (tmp_path / "later").mkdir()
+    run_id = "num_rules=10.budget=20000.seed=0"
+    assert (base / "runs" / run_id).is_dir()
+    record_run(tmp_path / "later" / "results.sqlite", run_id, summary(num_rules=7), "later", "fake")
+    with pytest.raises(UserError, match=f"{run_id} is in .* with another condition"):
+        load_results(base, supersede=[tmp_path / "later"])

@@ -35,6 +35,15 @@ def register(subparsers) -> None:
         help="write to FILE (atomically) instead of stdout; an existing FILE must be an earlier export",
     )
     parser.add_argument(
+        "--supersede",
+        metavar="LATER",
+        action="append",
+        default=[],
+        help="a results source (sweep directory, database or CSV) that re-ran some of SOURCE's conditions, "
+        "e.g. trained longer to convergence: its runs replace SOURCE's of the same condition and seed "
+        "(matched by the experimental columns, not the run id); repeatable, later ones win",
+    )
+    parser.add_argument(
         "--rebuild",
         action="store_true",
         help="first re-make SOURCE/results.sqlite (SOURCE: a sweep directory) from its runs' summary.json "
@@ -58,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == SEEDS:
         from rewritelab.report import seed_table  # matplotlib and friends only for this format
 
-        data = seed_table(args.sweep_dir)
+        data = seed_table(args.sweep_dir, args.supersede)
         if args.out is not None:
             atomic_write_text(args.out, data)
     else:
-        data = store.export(args.sweep_dir, args.format, args.out)
+        data = store.export(args.sweep_dir, args.format, args.out, args.supersede)
     if args.out is None:
         sys.stdout.write(data)
     else:

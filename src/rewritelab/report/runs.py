@@ -103,9 +103,16 @@ def _k_value(label: Any) -> Any:
 
 def _set_variants(runs: list[Run]) -> None:
     """Label each run by its factors (`store.factors`: the config values outside the known conditions
-    that differ between runs, the results' factor columns), so runs of another learning rate or model
-    size are never averaged together as if they were seeds."""
-    differing = factors(r.config for r in runs)
+    that differ between runs, the results' factor columns) that take two values within one condition, so
+    runs of another learning rate or model size are never averaged together as if they were seeds. A
+    factor with one value per condition adds no arm and labels nothing: a training length set per
+    condition by a convergence rule (results composed from a sweep and its longer re-runs) keeps each
+    family's or I's runs on one line."""
+    candidates = factors(r.config for r in runs)
+    seen: dict[tuple[Any, ...], list[dict[str, str]]] = {}
+    for run in runs:
+        seen.setdefault(tuple(run.cond.values()), []).append(run.config)
+    differing = [p for p in candidates if any(len({c.get(p) for c in group}) > 1 for group in seen.values())]
     if not differing:
         return
     for run in runs:

@@ -89,11 +89,12 @@ def _cells(runs: Sequence[Run], split: str, factor: str, value: str) -> list[tup
     return [(r, c) for r, c in cells if c and c.get("n")]
 
 
-def seed_table(source) -> str:
-    """A results database, sweep directory or results CSV → the seed table as markdown."""
+def seed_table(source, supersede=()) -> str:
+    """A results database, sweep directory or results CSV (with the runs each `supersede` source re-ran
+    replaced by its own) → the seed table as markdown."""
     from rewritelab.store import load_results
 
-    runs, scale_name = load_runs(load_results(source))
+    runs, scale_name = load_runs(load_results(source, supersede))
     body = seed_rows(runs, scale_name)
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]

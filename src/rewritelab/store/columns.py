@@ -127,6 +127,39 @@ def covered(path: str, leaves: dict[str, str]) -> bool:
     return any(path == c or path.startswith(c + ".") for c in paths)
 
 
+# The columns that name a run's condition: its experimental columns and seed (train_patterns, a count the
+# data yields, aside).
+CONDITION_COLUMNS = ("seed", "num_rules", "examples_per_rule", "budget", "alpha", "rule_distribution",
+                     "noop_frac", "family", "occurrences", "program_k", "answer")  # fmt: skip
+
+
+def superseded(frames: Sequence[Any], names: Sequence[str]) -> Any:
+    """Results rows of several sources → one frame holding, for each condition and seed, the rows of the
+    last source that has it: a sweep and the sweeps that re-ran some of its conditions (trained longer by
+    a convergence rule) read as one set of results. A condition is matched by its columns, not its run id,
+    so a re-run from another preset replaces it too; each row keeps its own config, steps and code."""
+    import pandas as pd
+
+    def conditions(frame: Any) -> list[tuple[Any, ...]]:
+        rows = frame[list(CONDITION_COLUMNS)].itertuples(index=False)
+        return [
+            tuple(None if pd.isna(v) else v if isinstance(v, str) else float(v) for v in row) for row in rows
+        ]
+
+    keys = [conditions(frame) for frame in frames]
+    newest = {key: index for index, frame_keys in enumerate(keys) for key in frame_keys}
+    kept = [frame[[newest[k] == index for k in keys[index]]] for index, frame in enumerate(frames)]
+    owner: dict[str, int] = {}
+    for index, frame in enumerate(kept):
+        for run_id in dict.fromkeys(frame["run_id"]):
+            if owner.setdefault(run_id, index) != index:
+                raise UserError(
+                    f"run {run_id} is in {names[owner[run_id]]} and in {names[index]} with another "
+                    "condition; superseding matches runs by condition and seed, so one id cannot name two"
+                )
+    return pd.concat(kept, ignore_index=True)
+
+
 def factors(configs: Iterable[dict[str, str]]) -> list[str]:
     """The config paths (sorted) outside the experimental columns whose value differs between the runs
     (`config_leaves` of each; a path one run lacks differs from any value)."""

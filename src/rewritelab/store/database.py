@@ -16,13 +16,14 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
 from rewritelab.io import dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
-from rewritelab.store.columns import add_factor_columns, experiment_columns
+from rewritelab.store.columns import add_factor_columns, experiment_columns, superseded
 from rewritelab.store.integrity import check_integrity, unusable
 
 BUSY_TIMEOUT_S = 60.0
@@ -264,17 +265,23 @@ def database_path(source: str | os.PathLike) -> Path:
     return path
 
 
-def load_results(path: str | os.PathLike):
+def load_results(path: str | os.PathLike, supersede: Sequence[str | os.PathLike] = ()):
     """A results.sqlite, a sweep directory or an exported CSV → a `pandas.DataFrame` sorted by run id
     (numbers inside ids compare as numbers) and split: the `COLUMNS`, and after the experimental ones a
     column per factor, each config value outside them that differs between the runs (`factor_names`).
 
     All three give equal frames for equal contents (same columns, dtypes and values), so figures drawn
-    from a committed CSV match the ones drawn from the database.
+    from a committed CSV match the ones drawn from the database. Each source in `supersede` (later ones
+    win) replaces the runs of `path` it re-ran (`superseded`): a sweep and its longer re-runs as one.
     """
+    frames = [_normalize(_load_frame(Path(p))) for p in (path, *supersede)]
+    frame = _normalize(superseded(frames, [str(p) for p in (path, *supersede)])) if supersede else frames[0]
+    return add_factor_columns(frame, after=LAST_EXPERIMENTAL)
+
+
+def _load_frame(source: Path):
     import pandas as pd
 
-    source = Path(path)
     if source.is_file() and source.suffix.lower() == ".csv":
         frame = _read_csv(source)
     else:
@@ -296,7 +303,7 @@ def load_results(path: str | os.PathLike):
             raise unusable(db_path, e) from None
         finally:
             db.close()
-    return add_factor_columns(_normalize(frame), after=LAST_EXPERIMENTAL)
+    return frame
 
 
 def _read_csv(path: Path):

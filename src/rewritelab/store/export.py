@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,14 @@ def check_export_path(out: str | os.PathLike) -> None:
             )
 
 
-def export(path: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> str | bytes:
-    """Export the results as `markdown`, `csv` or `parquet` (rows in `load_results` order).
+def export(
+    path: str | os.PathLike,
+    fmt: str,
+    out: str | os.PathLike | None = None,
+    supersede: Sequence[str | os.PathLike] = (),
+) -> str | bytes:
+    """Export the results as `markdown`, `csv` or `parquet` (rows in `load_results` order), those of
+    `path` with the runs each `supersede` source re-ran replaced by its own.
 
     Returns the text (markdown, csv) or bytes (parquet); with `out` it is also written there atomically.
     """
@@ -47,7 +54,7 @@ def export(path: str | os.PathLike, fmt: str, out: str | os.PathLike | None = No
         raise UserError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
     if out is not None:
         check_export_path(out)
-    frame = load_results(path)
+    frame = load_results(path, supersede)
     if frame.empty:
         raise UserError(f"{path}: the results database is empty; no run has finished yet")
     if fmt == "markdown":
