@@ -1,5 +1,7 @@
 """The E4 tables of docs/results.md: a results.csv's seed table condensed to one row per training family
-and I, `python docs/results/e4_tables.py docs/results/e4-cpu-v3/results.csv` (from the repository root).
+and I, `python docs/results/e4_tables.py docs/results/e4-cpu-v3/results.csv [LATER.csv ...]` (from the
+repository root; each LATER export, e4-cpu-long's, replaces the conditions it re-ran, as `rewritelab results
+--supersede` does).
 
 v3 (the paper's construction) reads the held-out rules apart — k = 1 (unconstrained patterns) and k = 2
 of each family, all of the training length; v2 (`…/e4-cpu-v2/results.csv`) reads the unconstrained test
@@ -24,8 +26,8 @@ def mean_of(split: dict[str, list[str]], name: str) -> str:
     return split.get(name, [""] * 5)[4] or "-"
 
 
-def main(source: str) -> None:
-    rows = seed_cells(source)
+def main(source: str, *later: str) -> None:
+    rows = seed_cells(source, later)
     by_length = any("pattern length" in s for split in rows.values() for s in split)
     if by_length:
         print(
@@ -36,24 +38,26 @@ def main(source: str) -> None:
         print("|---|---:|---|---:|---|---|---|---:|---:|---|")
     else:
         print(
-            "| family | I | unseen, all (per seed) | mean | across seeds [95 % t] | k = 1 (per seed) |"
-            " k = 2 repeated / periodic / mirrored (mean) | seen (per seed) | distinct patterns (min) |"
-            " converged |"
+            "| family | I | steps | unseen, all (per seed) | mean | across seeds [95 % t] |"
+            " k = 1 (per seed) | k = 2 repeated / periodic / mirrored (mean) | seen (per seed) |"
+            " distinct patterns (min) | converged |"
         )
-        print("|---|---:|---|---:|---|---|---|---|---:|---|")
+        print("|---|---:|---:|---|---:|---|---|---|---|---:|---|")
     for condition in sorted(rows, key=order):
         split = rows[condition]
         unseen, seen = split["test_unseen"], split["test_seen"]
         family, num_rules = condition.split(", ", 1)[1], order(condition)[1]
-        head = f"| {family} | {num_rules} | {unseen[3]} | **{unseen[4]}** | {unseen[5]} |"
+        tail = f"{unseen[3]} | **{unseen[4]}** | {unseen[5]} |"
         if by_length:
+            head = f"| {family} | {num_rules} | {tail}"
             lengths = " / ".join(mean_of(split, f"test_unseen (pattern length {n})") for n in LENGTHS)
             print(f"{head} {lengths} | {seen[3]} | {seen[4]} | {unseen[7]} | {unseen[8]} |")
         else:
+            head = f"| {family} | {num_rules} | {' / '.join(split['steps'])} | {tail}"
             k1 = split.get("test_unseen (unconstrained rules)", [""] * 4)[3] or "-"
             k2 = " / ".join(mean_of(split, f"test_unseen ({f} rules)") for f in K2)
             print(f"{head} {k1} | {k2} | {seen[3]} | {unseen[7]} | {unseen[8]} |")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

@@ -37,9 +37,22 @@ def test_seed_cells_key_the_seed_table_by_condition_and_split(tmp_path):
     sweep = make_sweep(tmp_path / "e2", e2_points())
     keyed = seed_cells(sweep)
     rows = cells(seed_table(sweep))
-    assert sum(len(splits) for splits in keyed.values()) == len(rows)
+    assert sum(len(splits) - 1 for splits in keyed.values()) == len(rows)
     for row in rows:
         assert keyed[row[0]][row[1]] == row
+    assert {tuple(splits["steps"]) for splits in keyed.values()} == {("300",)}
+
+
+def test_seed_cells_give_each_condition_the_steps_of_its_superseding_runs(tmp_path):
+    sweep = make_sweep(tmp_path / "e1", [{"num_rules": 100}, {"num_rules": 1000}], metrics=False)
+    for seed in (0, 1):
+        rerun = fake_summary(data_section(1000, seed), seed, steps=6000)
+        record_run(tmp_path / "long.sqlite", f"long.num_rules=1000.seed={seed}", rerun, "long", "p")
+    keyed = seed_cells(sweep, [tmp_path / "long.sqlite"])
+    assert {label: splits["steps"] for label, splits in keyed.items()} == {
+        "I = 100": ["300"],
+        "I = 1000": ["6,000"],
+    }
 
 
 def test_patterns_are_the_fewest_over_seeds_and_convergence_is_counted(tmp_path):

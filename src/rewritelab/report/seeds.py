@@ -101,14 +101,21 @@ def seed_table(source, supersede=()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def seed_cells(source) -> dict[str, dict[str, list[str]]]:
-    """The seed table of a results source keyed for a hand-made table (docs/results/*/tables.py):
-    condition → split → that row's cells (`HEADER`'s columns)."""
+def seed_cells(source, supersede=()) -> dict[str, dict[str, list[str]]]:
+    """The seed table of a results source (and the sources that re-ran some of its conditions) keyed for
+    a hand-made table (docs/results/*_tables.py): condition → split → that row's cells (`HEADER`'s
+    columns), and under the key `"steps"` the condition's training steps (one value per condition under a
+    convergence rule that re-trains whole conditions longer)."""
     from rewritelab.store import load_results
 
+    runs, scale_name = load_runs(load_results(source, supersede))
     rows: dict[str, dict[str, list[str]]] = {}
-    for cells in seed_rows(*load_runs(load_results(source))):
+    for cells in seed_rows(runs, scale_name):
         rows.setdefault(cells[0], {})[cells[1]] = cells
+    conds = varying(runs)
+    for key, members in group(runs, conds):
+        steps = sorted({r.steps for r in members if r.steps is not None})
+        rows[key_label(conds, key, scale_name)]["steps"] = [f"{s:,}" for s in steps]
     return rows
 
 
