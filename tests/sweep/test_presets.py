@@ -6,6 +6,7 @@ No training here: a preset with a typo in a grid value must fail in this test, n
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -132,6 +133,35 @@ def test_e6_longtail_arms_halve_the_budget_uniformly_or_by_a_power_law(name, ful
         assert sorted(arm) == sorted(
             [(budget, "uniform"), (budget // 2, "uniform"), (budget // 2, "powerlaw")]
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "parent", "length"),
+    [("e4-cpu-long", "e4-cpu", "max_steps"), ("e6-cpu-long", "e6-cpu", "epochs"),
+     ("e6-cpu-longtail-long", "e6-cpu-longtail", "epochs")],
+)  # fmt: skip
+def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(name, parent, length):
+    """A `-long` preset re-trains conditions of its parent, both seeds, at twice the steps or epochs and
+    nothing else changed (its runs supersede the parent's: `rewritelab results --supersede`)."""
+
+    def condition(config: dict) -> str:
+        return json.dumps({k: v for k, v in config["data"].items() if k != "seed"}, sort_keys=True)
+
+    before = {(condition(r.config), r.seed): r.config for r in expand(load_sweep(parent))}
+    conditions: dict[str, set[int]] = {}
+    for run in expand(load_sweep(name)):
+        data = condition(run.config)
+        old = before[(data, run.seed)]
+        conditions.setdefault(data, set()).add(run.seed)
+        assert run.config["train"][length] == 2 * old["train"][length]
+        strip = {"max_steps", "epochs", "eval_every"}
+        assert {k: v for k, v in run.config["train"].items() if k not in strip} == {
+            k: v for k, v in old["train"].items() if k not in strip
+        }
+        assert {k: v for k, v in run.config.items() if k != "train"} == {
+            k: v for k, v in old.items() if k != "train"
+        }
+    assert all(seeds == {0, 1} for seeds in conditions.values())
 
 
 def test_e6_zero_shot_scores_the_base_model_on_e6_cpus_data():
