@@ -451,6 +451,7 @@ def longer_reruns(root: Path, num_rules: int) -> Path:
 def test_supersede_replaces_the_re_run_conditions_and_keeps_the_rest(tmp_path):
     base = make_sweep(tmp_path / "base", e1_points(), seeds=(0, 1), metrics=False)
     later = longer_reruns(tmp_path / "later", 100)
+    record_run(later / "results.sqlite", "long.num_rules=7.seed=0", summary(num_rules=7), "long", "fake")
     frame = load_results(base, supersede=[later])
     unseen = frame[frame["split"] == "test_unseen"]
     assert len(unseen) == len(load_results(base)) // 2  # one row per condition and seed, as before
@@ -458,6 +459,7 @@ def test_supersede_replaces_the_re_run_conditions_and_keeps_the_rest(tmp_path):
     assert sorted(replaced["run_id"]) == ["long.num_rules=100.seed=0", "long.num_rules=100.seed=1"]
     assert list(replaced["accuracy"]) == [0.5, 0.5] and list(replaced["steps"]) == [600, 600]
     assert set(unseen[unseen["num_rules"] != 100]["steps"]) == {300}
+    assert 7 not in set(unseen["num_rules"])  # a condition the base never ran is not among its results
     assert "train.max_steps" in frame.columns  # each row says which budget it had
 
 
@@ -476,6 +478,7 @@ def test_one_run_id_naming_two_conditions_is_refused(tmp_path):
     (tmp_path / "later").mkdir()
     run_id = "num_rules=10.budget=20000.seed=0"
     assert (base / "runs" / run_id).is_dir()
-    record_run(tmp_path / "later" / "results.sqlite", run_id, summary(num_rules=7), "later", "fake")
+    rerun = fake_summary(data_section(30, 0, budget=20000), 0)  # I = 30 re-run under I = 10's run id
+    record_run(tmp_path / "later" / "results.sqlite", run_id, rerun, "later", "fake")
     with pytest.raises(UserError, match=f"{run_id} is in .* with another condition"):
         load_results(base, supersede=[tmp_path / "later"])

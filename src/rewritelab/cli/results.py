@@ -41,7 +41,8 @@ def register(subparsers) -> None:
         default=[],
         help="a results source (sweep directory, database or CSV) that re-ran some of SOURCE's conditions, "
         "e.g. trained longer to convergence: its runs replace SOURCE's of the same condition and seed "
-        "(matched by the experimental columns, not the run id); repeatable, later ones win",
+        "(matched by the experimental columns, not the run id; its other runs are left out); repeatable, "
+        "later ones win",
     )
     parser.add_argument(
         "--rebuild",

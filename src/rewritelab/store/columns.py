@@ -134,10 +134,11 @@ CONDITION_COLUMNS = ("seed", "num_rules", "examples_per_rule", "budget", "alpha"
 
 
 def superseded(frames: Sequence[Any], names: Sequence[str]) -> Any:
-    """Results rows of several sources → one frame holding, for each condition and seed, the rows of the
-    last source that has it: a sweep and the sweeps that re-ran some of its conditions (trained longer by
-    a convergence rule) read as one set of results. A condition is matched by its columns, not its run id,
-    so a re-run from another preset replaces it too; each row keeps its own config, steps and code."""
+    """Results rows of several sources → one frame holding, for each condition and seed of the first, the
+    rows of the last source that has it: a sweep and the sweeps that re-ran some of its conditions
+    (trained longer by a convergence rule) read as one set of results. A condition is matched by its
+    columns, not its run id, so a re-run from another preset replaces it too; a later source's other
+    conditions are not the first's results and are left out. Each row keeps its own config and steps."""
     import pandas as pd
 
     def conditions(frame: Any) -> list[tuple[Any, ...]]:
@@ -147,8 +148,10 @@ def superseded(frames: Sequence[Any], names: Sequence[str]) -> Any:
         ]
 
     keys = [conditions(frame) for frame in frames]
-    newest = {key: index for index, frame_keys in enumerate(keys) for key in frame_keys}
-    kept = [frame[[newest[k] == index for k in keys[index]]] for index, frame in enumerate(frames)]
+    newest = {key: 0 for key in keys[0]}
+    for index, frame_keys in enumerate(keys[1:], start=1):
+        newest.update((key, index) for key in frame_keys if key in newest)
+    kept = [frame[[newest.get(k) == index for k in keys[index]]] for index, frame in enumerate(frames)]
     owner: dict[str, int] = {}
     for index, frame in enumerate(kept):
         for run_id in dict.fromkeys(frame["run_id"]):
