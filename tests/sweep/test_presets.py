@@ -165,6 +165,26 @@ def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(na
     assert all(seeds == {0, 1} for seeds in conditions.values())
 
 
+def test_e4_extras_change_only_the_training_family_of_e4_cpu_at_one_i():
+    """The pair and the narrow k range are read against e4-cpu's mixture: same test rules, recipe, seeds."""
+    base = next(r.config for r in expand(load_sweep("e4-cpu")) if r.params["data.num_rules"] == 5000)
+    families = []
+    for run in expand(load_sweep("e4-cpu-extra")):
+        assert {k: v for k, v in run.config["data"].items() if k not in ("family", "seed")} == {
+            k: v for k, v in base["data"].items() if k not in ("family", "seed")
+        }
+        assert {k: v for k, v in run.config["train"].items() if k != "seed"} == {
+            k: v for k, v in base["train"].items() if k != "seed"
+        }
+        assert run.seed in (0, 1)
+        families.append(run.config["data"]["family"])
+    parts = [{(c["name"], tuple(c["k"])) for c in f["components"]} for f in families[:2]]
+    assert parts == [
+        {("repeated", (3, 12)), ("periodic", (3, 12))},
+        {(n, (3, 4)) for n in ("repeated", "periodic", "mirrored")},
+    ]
+
+
 def test_e6_zero_shot_scores_the_base_model_on_e6_cpus_data():
     trained = {r.params["data.num_rules"]: r.config for r in expand(load_sweep("e6-cpu")) if r.seed == 0}
     for run in expand(load_sweep("e6-cpu-zero-shot")):  # seed 0's test sets (the base model is not seeded)
