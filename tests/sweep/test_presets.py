@@ -139,7 +139,8 @@ def test_e6_longtail_arms_halve_the_budget_uniformly_or_by_a_power_law(name, ful
     ("name", "parent", "length"),
     [("e4-cpu-long", "e4-cpu", "max_steps"), ("e4-cpu-longer", "e4-cpu-long", "max_steps"),
      ("e6-cpu-long", "e6-cpu", "epochs"),
-     ("e6-cpu-longtail-long", "e6-cpu-longtail", "epochs")],
+     ("e6-cpu-longtail-long", "e6-cpu-longtail", "epochs"),
+     ("e6-cpu-longtail-longer", "e6-cpu-longtail-long", "epochs")],
 )  # fmt: skip
 def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(name, parent, length):
     """A `-long` preset re-trains conditions of its parent, both seeds, at twice the steps or epochs and
