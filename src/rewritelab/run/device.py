@@ -116,7 +116,11 @@ def _device_type(device: str | torch.device) -> str:
 @functools.cache
 def cpu_bf16_speedup() -> float:
     """fp32 over bf16 time of a matmul at a LoRA base's shape (344 x 576 x 1536, SmolLM2's MLP), best of 5
-    on the current threads: about 0.1 s, once per process. > 2 with native bf16, < 0.2 where emulated."""
+    on one thread: about 0.1 s, once per process. > 2 with native bf16, < 0.2 where emulated.
+
+    Timed in the thread's CPU time, not wall time, and on one thread: on a loaded machine (a sweep's parent
+    beside its runs) a preempted wall-clock timing once read a native-bf16 CPU as slower than fp32, and
+    intra-op threads spin while a peer is preempted, so CPU time over several threads is no better."""
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(344, 576, generator=gen), torch.randn(576, 1536, generator=gen)
 
@@ -124,12 +128,17 @@ def cpu_bf16_speedup() -> float:
         x @ y  # warm-up: oneDNN picks its kernel on the first call
         times = []
         for _ in range(5):
-            start = time.perf_counter()
+            start = time.thread_time()
             x @ y
-            times.append(time.perf_counter() - start)
+            times.append(time.thread_time() - start)
         return min(times)
 
-    return best(a, b) / max(best(a.bfloat16(), b.bfloat16()), 1e-9)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return best(a, b) / max(best(a.bfloat16(), b.bfloat16()), 1e-9)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def autocast_for(
