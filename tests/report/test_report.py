@@ -31,6 +31,7 @@ from rewritelab.report import (
     load_runs,
     occurrence_tables,
     read_curves,
+    run_folders,
     t_quantile,
     varying,
     wilson,
@@ -72,7 +73,9 @@ def reports(sweeps) -> dict[str, Path]:
 
 def context(source: Path, with_curves: bool = False) -> Context:
     runs, scale_name = load_runs(load_results(source))
-    return Context(runs, varying(runs), scale_name, read_curves(source, runs) if with_curves else {})
+    return Context(
+        runs, varying(runs), scale_name, read_curves(run_folders(source), runs) if with_curves else {}
+    )
 
 
 def figures_in(report_dir: Path) -> set[str]:
@@ -217,7 +220,7 @@ def test_learning_curves_come_from_metrics_eval_lines_and_skip_damaged_lines(tmp
     sweep = make_sweep(tmp_path / "lc", e1_points(), seeds=(0,))
     path = next((sweep / "runs").iterdir()) / "metrics.jsonl"
     path.write_text(path.read_text() + '{"kind": "eval", "step": 9')  # a run killed mid-write
-    curves = read_curves(sweep, load_runs(load_results(sweep))[0])
+    curves = read_curves(run_folders(sweep), load_runs(load_results(sweep))[0])
     assert len(curves) == len(RULES)
     assert all(len(lines) == 5 and lines[-1]["step"] == 300 for lines in curves.values())
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rewritelab.report import Context, build_report, load_runs, read_curves, varying
+from rewritelab.report import Context, build_report, load_runs, read_curves, run_folders, varying
 from rewritelab.report.curves import figure_learning_curves, figure_loss_curves
 from rewritelab.report.factors import figure_factors, varied_factors
 from rewritelab.report.headline import headline
@@ -43,7 +43,11 @@ def page_of(report: Path) -> Page:
 def context(source: Path) -> Context:
     runs, scale_name = load_runs(load_results(source))
     return Context(
-        runs, varying(runs), scale_name, read_curves(source, runs), read_curves(source, runs, kind="train")
+        runs,
+        varying(runs),
+        scale_name,
+        read_curves(run_folders(source), runs),
+        read_curves(run_folders(source), runs, kind="train"),
     )
 
 

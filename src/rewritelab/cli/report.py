@@ -1,4 +1,4 @@
-"""`rewritelab report SWEEP_DIR_OR_CSV [--out DIR]`: draw the figures and a self-contained report.html."""
+"""`rewritelab report SOURCE [--out DIR] [--supersede LATER]`: figures and a self-contained report.html."""
 
 from __future__ import annotations
 
@@ -21,11 +21,19 @@ def register(subparsers) -> None:
         help="output directory (default: SWEEP_DIR/report, or NAME-report by a CSV): new, empty, or an "
         "earlier report, whose figures are replaced (other files stay)",
     )
+    parser.add_argument(
+        "--supersede",
+        metavar="LATER",
+        action="append",
+        default=[],
+        help="a later sweep (or its CSV) that re-ran some of SOURCE's conditions, e.g. trained longer: its "
+        "runs replace them, curves included, as in `rewritelab results --supersede` (repeatable)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rewritelab.report import build_report
 
-    print(build_report(args.source, args.out))
+    print(build_report(args.source, args.out, args.supersede))
     return 0

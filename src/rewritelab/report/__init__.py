@@ -14,7 +14,7 @@ from rewritelab.report.factors import varied_factors
 from rewritelab.report.families import figure_family, figure_heldout, held_out_kinds
 from rewritelab.report.figures import cell_point, figure_alpha, figure_noop, figure_rules
 from rewritelab.report.headline import headline, headline_of
-from rewritelab.report.html import build_report
+from rewritelab.report.html import build_report, run_folders
 from rewritelab.report.programs import figure_k, figure_steps
 from rewritelab.report.runs import Context, aggregate, load_runs, t_quantile, varying, wilson
 from rewritelab.report.seeds import seed_cells, seed_rows, seed_table
@@ -46,6 +46,7 @@ __all__ = [
     "occurrence_tables",
     "read_curves",
     "reproduce_rows",
+    "run_folders",
     "seed_cells",
     "seed_rows",
     "seed_table",

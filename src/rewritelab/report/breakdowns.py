@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewritelab.layout import predictions_file, sweep_run_dir
+from rewritelab.layout import predictions_file
 from rewritelab.report.runs import Context, Run, group, key_label
 from rewritelab.report.tables import escape, html_table
 
@@ -100,11 +100,11 @@ def breakdowns_html(ctx: Context) -> str:
 FIELDS = ("pattern", "replacement", "program", "input", "output", "prediction")
 
 
-def example_errors(ctx: Context, sweep_dir: Path | None) -> dict[str, list[dict[str, str]]]:
+def example_errors(ctx: Context, folders: Mapping[str, Path]) -> dict[str, list[dict[str, str]]]:
     """Split → a few wrong answers (condition label + the example's fields), taken in turn from each
     condition's first seed so that the examples span the sweep; a split is absent when no run has its
-    predictions at hand, and maps to [] when they hold no wrong answer."""
-    if sweep_dir is None:
+    predictions at hand, and maps to [] when they hold no wrong answer (`folders`: run id → run folder)."""
+    if not folders:
         return {}
     splits = sorted({s for r in ctx.runs for s in r.accuracy})
     groups = group(ctx.runs, ctx.varying)
@@ -113,8 +113,9 @@ def example_errors(ctx: Context, sweep_dir: Path | None) -> dict[str, list[dict[
     for split in splits:
         for key, members in groups:
             run = min(members, key=lambda r: (r.seed is None, r.seed or 0))
-            path = predictions_file(sweep_run_dir(sweep_dir, run.run_id), split)
-            if not path.is_file():
+            folder = folders.get(run.run_id)
+            path = predictions_file(folder, split) if folder is not None else None
+            if path is None or not path.is_file():
                 continue
             rows = out.setdefault(split, [])
             name = key_label(ctx.varying, key, ctx.scale_name, ctx.symbol)

@@ -3,13 +3,13 @@ evaluation (learning curves) and the training loss."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rewritelab.io import read_jsonl_records
-from rewritelab.layout import METRICS, sweep_run_dir
+from rewritelab.layout import METRICS
 from rewritelab.report.figures import SPLITS, accuracy_axis, new_figure, split_title
 from rewritelab.report.runs import Context, Run, aggregate, group, key_label, label
 from rewritelab.report.style import palette, sequential_colour
@@ -195,20 +195,21 @@ def _seed_mean(by_run: list[dict[int, float]]) -> Curve:
 
 
 def read_curves(
-    sweep_dir: Path | None, runs: Sequence[Run], kind: str = "eval"
+    folders: Mapping[str, Path], runs: Sequence[Run], kind: str = "eval"
 ) -> dict[str, list[dict[str, Any]]]:
-    """The `kind` lines of `runs/<id>/metrics.jsonl`: `eval` (accuracy per split: the learning curves) or
-    `train` (the loss); unreadable lines (a run killed mid-write) are skipped."""
-    if sweep_dir is None:
-        return {}
+    """The `kind` lines of each run's metrics.jsonl (`folders`: run id → run folder, `run_folders`): `eval`
+    (accuracy per split: the learning curves) or `train` (the loss); unreadable lines (a run killed
+    mid-write) are skipped."""
     wanted = "accuracy" if kind == "eval" else "loss"
     check = (lambda v: isinstance(v, dict)) if kind == "eval" else _finite
     curves = {}
     for run in runs:
-        path = sweep_run_dir(sweep_dir, run.run_id) / METRICS
-        if not path.is_file():
+        folder = folders.get(run.run_id)
+        if folder is None or not (folder / METRICS).is_file():
             continue
-        lines = [e for e in read_jsonl_records(path) if e.get("kind") == kind and check(e.get(wanted))]
+        lines = [
+            e for e in read_jsonl_records(folder / METRICS) if e.get("kind") == kind and check(e.get(wanted))
+        ]
         if lines:
             curves[run.run_id] = sorted(lines, key=lambda e: e.get("step", 0))
     return curves

@@ -21,7 +21,7 @@ from typing import Any
 
 from rewritelab.errors import UserError
 from rewritelab.folders import REPORT, check_folder, replacing_folder
-from rewritelab.layout import REPORT_DIR, REPORT_HTML, RESULTS_DB, RUNS_DIR, SWEEP_FILE
+from rewritelab.layout import REPORT_DIR, REPORT_HTML, RESULTS_DB, RUNS_DIR, SWEEP_FILE, sweep_run_dir
 from rewritelab.report.breakdowns import breakdowns_html, example_errors, examples_html
 from rewritelab.report.curves import figure_learning_curves, figure_loss_curves, read_curves
 from rewritelab.report.factors import figure_factors, varied_factors
@@ -61,9 +61,15 @@ FIGURES: tuple[tuple[str, str, Callable[[Context], Any]], ...] = (
 # The report
 
 
-def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
+def build_report(
+    source: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    supersede: Sequence[str | os.PathLike] = (),
+) -> Path:
     """Draw the figures that apply to `source` (a sweep directory, its results.sqlite or a results CSV)
     into `out_dir` (default: SWEEP_DIR/report, or NAME-report beside a CSV) and write report.html there.
+    Each source in `supersede` replaces the runs of `source` it re-ran, as in `rewritelab results
+    --supersede`; curves, machines and example errors come from the run folder of the run shown.
 
     The report's files are replaced only when the build succeeds, so a failed build never leaves a
     half-written report; files of the user's in the directory stay.
@@ -71,15 +77,15 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
     import matplotlib
 
     source = Path(source)
-    frame = load_results(source)
+    frame = load_results(source, supersede)
     if frame.empty:
         raise UserError(f"{source}: no results yet; wait for a run of the sweep to finish")
     sweep_dir = _sweep_dir(source)
     out = Path(out_dir) if out_dir is not None else _default_out(source, sweep_dir)
     check_folder(out, REPORT)  # before the drawing work
     runs, scale_name = load_runs(frame)
-    run_dirs = _curves_dir(source, sweep_dir)
-    curves, losses = read_curves(run_dirs, runs), read_curves(run_dirs, runs, kind="train")
+    folders = run_folders(source, supersede, frame)
+    curves, losses = read_curves(folders, runs), read_curves(folders, runs, kind="train")
     ctx = Context(runs, varying(runs), scale_name, curves, losses)
     with matplotlib.rc_context(RC), replacing_folder(out, REPORT, report_names()) as tmp:
         sections = []
@@ -91,9 +97,34 @@ def build_report(source: str | os.PathLike, out_dir: str | os.PathLike | None = 
             png = _save(fig, tmp / name)
             extra = occurrence_tables_html(ctx) if name == "e5_occurrences" else ""
             sections.append(Section(name, title, caption, png, extra))
-        page = render_html(frame, ctx, sections, run_dirs)
+        page = render_html(frame, ctx, sections, folders, _curves_dir(source, sweep_dir))
         (tmp / REPORT_HTML).write_text(page, encoding="utf-8")
     return out / REPORT_HTML
+
+
+def run_folders(
+    source: str | os.PathLike, supersede: Sequence[str | os.PathLike] = (), frame: Any = None
+) -> dict[str, Path]:
+    """Run id → the run folder (metrics, summary, predictions) of each run of `frame` (default: the
+    results of `source` superseded by `supersede`), taken from the source whose row it is: with
+    superseding sources, the later sweep that re-ran the condition. Runs without a folder at hand (a CSV
+    published alone) are absent."""
+    sources = [Path(p) for p in (source, *supersede)]
+    if frame is None:
+        frame = load_results(sources[0], sources[1:])
+    shown = set(zip(frame["run_id"], frame["config_json"], strict=True))
+    folders = {}
+    for path in sources:
+        base = _curves_dir(path, _sweep_dir(path))
+        if base is None:
+            continue
+        rows = load_results(path) if supersede else frame
+        folders.update(
+            (run_id, sweep_run_dir(base, run_id))
+            for run_id, config in zip(rows["run_id"], rows["config_json"], strict=True)
+            if (run_id, config) in shown
+        )
+    return folders
 
 
 def _sweep_dir(source: Path) -> Path | None:
@@ -167,9 +198,12 @@ h3 { font-size: 1.05em; margin-bottom: 0.2em; }
 """
 
 
-def render_html(frame, ctx: Context, sections: Sequence[Section], run_dirs: Path | None) -> str:
+def render_html(
+    frame, ctx: Context, sections: Sequence[Section], folders: dict[str, Path], sweep_dir: Path | None
+) -> str:
     """One self-contained page: inline CSS, figures as base64 PNG, tables as HTML, no external URL;
-    `run_dirs` is the directory holding sweep.yaml and runs/ (None: the results alone)."""
+    `folders` maps run ids to their run folders (`run_folders`), `sweep_dir` holds sweep.yaml (None: the
+    results alone)."""
     sweeps = sorted({str(s) for s in frame["sweep"].dropna()})
     name = ", ".join(sweeps) or "results"
     parts = [
@@ -180,7 +214,7 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], run_dirs: Path
         f"<style>{CSS}</style></head><body>",
         f"<h1>rewritelab report: {escape(name)}</h1>",
     ]
-    description = _description(run_dirs)
+    description = _description(sweep_dir)
     if description:
         parts.append(f"<p>{escape(description)}</p>")
     found = "".join(f"<p>{escape(sentence)}</p>" for sentence in headline(ctx))
@@ -207,14 +241,14 @@ def render_html(frame, ctx: Context, sections: Sequence[Section], run_dirs: Path
             s.extra_html,
         ]
     versions = sorted({str(v) for v in frame["code_version"].dropna()})
-    execution = compute_rows(ctx.runs, read_machines(run_dirs, ctx.runs), versions)
+    execution = compute_rows(ctx.runs, read_machines(folders, ctx.runs), versions)
     parts += [
         '<h2 id="convergence">Convergence</h2>',
         convergence_html(ctx.runs),
         '<h2 id="breakdowns">Breakdowns</h2>',
         breakdowns_html(ctx),
         '<h2 id="errors">Example errors</h2>',
-        examples_html(example_errors(ctx, run_dirs)),
+        examples_html(example_errors(ctx, folders)),
         '<h2 id="execution">How it ran</h2>',
         meta_html(execution),
     ]

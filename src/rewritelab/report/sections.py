@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rewritelab.convergence import ACC_DELTA_MAX, LOSS_DROP_MAX, TAIL
 from rewritelab.io import read_json
-from rewritelab.layout import SUMMARY, sweep_run_dir
+from rewritelab.layout import SUMMARY
 from rewritelab.report.factors import SEEDS, show, sort_key, varied_factors
 from rewritelab.report.runs import Context, Run
 from rewritelab.report.tables import escape, html_table
@@ -138,11 +138,14 @@ def _steps(run: Run) -> str:
 # How the runs executed
 
 
-def read_machines(sweep_dir: Path | None, runs: Sequence[Run]) -> dict[str, str]:
+def read_machines(folders: Mapping[str, Path], runs: Sequence[Run]) -> dict[str, str]:
     """Run id → the machine its summary.json records (runs finished before it was recorded have none)."""
     machines = {}
-    for run in runs if sweep_dir is not None else ():
-        path = sweep_run_dir(sweep_dir, run.run_id) / SUMMARY
+    for run in runs:
+        folder = folders.get(run.run_id)
+        if folder is None:
+            continue
+        path = folder / SUMMARY
         try:
             recorded = read_json(path).get("machine") if path.is_file() else None
         except (ValueError, OSError, AttributeError):
