@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewritelab.decoding import DEFAULT_DECODE_BATCH
 from rewritelab.errors import UserError
-from rewritelab.model import DEFAULT_DECODE_BATCH, GPT
+from rewritelab.model import GPT
 from rewritelab.textfmt import Progress
 from rewritelab.tokenizer import EOS_ID, Encoded, Tokenizer, length_batches
 
