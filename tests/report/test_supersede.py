@@ -51,3 +51,4 @@ def test_report_supersede_draws_the_composed_set_from_the_cli(tmp_path, capsys):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<title>rewritelab report: base, long</title>" in page
     assert (out / "learning_curves.png").is_file()
+    assert not (out / "factors.png").exists()  # the steps differ per condition only: no arm, no figure
