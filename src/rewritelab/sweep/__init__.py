@@ -3,8 +3,9 @@
 `presets` finds and loads the packaged presets, `grid` parses a sweep and expands it into runs with stable
 ids, `backends` is where runs train (the protocol and its registry: `local` processes, `ray` tasks),
 `reuse` copies runs another sweep already computed, `runner` drives a whole sweep, idempotently,
-`rebuild` re-makes a damaged results database from the run directories, and `cost` and `plan` say what a
-sweep would do and cost before it starts (`--dry-run`).
+`rebuild` re-makes a damaged results database from the run directories, `rerun` writes the convergence
+rule's re-run of a finished sweep, and `cost` and `plan` say what a sweep would do and cost before it
+starts (`--dry-run`).
 """
 
 from rewritelab.sweep import local, ray_backend  # noqa: F401 - registers the local and ray backends
@@ -32,6 +33,7 @@ from rewritelab.sweep.grid import (
 from rewritelab.sweep.plan import Plan, format_plan, plan_sweep, sweep_estimate
 from rewritelab.sweep.presets import available_presets, load_sweep, preset_names, preset_text
 from rewritelab.sweep.rebuild import rebuild_results
+from rewritelab.sweep.rerun import Missed, rerun_sweep
 from rewritelab.sweep.runner import SweepResult, check_sweep, prepare_sweep_dir, run_sweep
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "Plan",
     "Backend",
     "BackendOptions",
+    "Missed",
     "Outcome",
     "RunSpec",
     "Sweep",
@@ -61,6 +64,7 @@ __all__ = [
     "preset_text",
     "register_backend",
     "rebuild_results",
+    "rerun_sweep",
     "run_sweep",
     "sweep_estimate",
     "validate_runs",
