@@ -16,6 +16,7 @@ from rewritelab.cli import main
 from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.kinds import build_run_config
 from rewritelab.lm import LMRunConfig
+from rewritelab.run import count_steps
 from rewritelab.sweep import available_presets, expand, load_sweep, preset_names, preset_text, sweep_estimate
 from rewritelab.textfmt import format_duration
 
@@ -135,9 +136,15 @@ def test_e6_longtail_arms_halve_the_budget_uniformly_or_by_a_power_law(name, ful
         )
 
 
+def trained_steps(config: dict) -> int:
+    cfg = build_run_config(config)
+    return count_steps(cfg.data.budget, cfg.train)
+
+
 @pytest.mark.parametrize(
     ("name", "parent", "length"),
     [("e4-cpu-long", "e4-cpu", "max_steps"), ("e4-cpu-longer", "e4-cpu-long", "max_steps"),
+     ("e4-cpu-longest", "e4-cpu-longer", "max_steps"),
      ("e6-cpu-long", "e6-cpu", "epochs"),
      ("e6-cpu-longtail-long", "e6-cpu-longtail", "epochs"),
      ("e6-cpu-longtail-longer", "e6-cpu-longtail-long", "epochs")],
@@ -156,6 +163,7 @@ def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(na
         old = before[(data, run.seed)]
         conditions.setdefault(data, set()).add(run.seed)
         assert run.config["train"][length] == 2 * old["train"][length]
+        assert trained_steps(run.config) == 2 * trained_steps(old)  # whichever of epochs and max_steps binds
         strip = {"max_steps", "epochs", "eval_every"}
         assert {k: v for k, v in run.config["train"].items() if k not in strip} == {
             k: v for k, v in old["train"].items() if k not in strip
