@@ -19,7 +19,7 @@ from rewritelab.report.figures import (
     new_figure,
     split_title,
 )
-from rewritelab.report.runs import Context, Run, aggregate, split_points
+from rewritelab.report.runs import Context, Run, aggregate, condition_splitting, split_points
 from rewritelab.report.style import palette
 from rewritelab.store import factors as config_factors
 
@@ -82,7 +82,8 @@ def figure_factors(ctx: Context):
     """Accuracy against each varied factor that no experiment figure draws, one row per factor (factors
     that advance together share one), unseen beside seen; one line per combination of the other varied
     factors. Numbers spanning a decade or more lie on a log axis, anything else at even steps."""
-    per_condition = set(config_factors(r.config for r in ctx.runs)) - set(_condition_splitting(ctx.runs))
+    # a setting fixed per condition (a training length a convergence rule chose) gets no figure, as no line
+    per_condition = set(config_factors(r.config for r in ctx.runs)) - set(condition_splitting(ctx.runs))
     factors = [f for f in varied_factors(ctx.runs) if f not in per_condition]
     rows = _together(ctx.runs, [f for f in factors if not _drawn(f)])
     if not rows:
@@ -121,20 +122,6 @@ def figure_factors(ctx: Context):
         f"{band_note(ctx.runs)}"
     )
     return fig, caption
-
-
-def _condition_splitting(runs: Sequence[Run]) -> list[str]:
-    """The config factors (`store.factors`) that take two values among the runs of one condition. One set
-    once per condition (a training length a convergence rule chose for it, in results composed with
-    `--supersede`) is no arm of its own, so it gets no figure, as it gets no line (`runs._set_variants`)."""
-    groups: dict[tuple[Any, ...], list[Run]] = {}
-    for run in runs:
-        groups.setdefault(tuple(v for k, v in run.cond.items() if k != "variant"), []).append(run)
-    return [
-        p
-        for p in config_factors(r.config for r in runs)
-        if any(len({r.config.get(p) for r in group}) > 1 for group in groups.values())
-    ]
 
 
 def _number(x: Any) -> bool:

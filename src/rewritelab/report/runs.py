@@ -108,15 +108,25 @@ def _set_variants(runs: list[Run]) -> None:
     factor with one value per condition adds no arm and labels nothing: a training length set per
     condition by a convergence rule (results composed from a sweep and its longer re-runs) keeps each
     family's or I's runs on one line."""
-    candidates = factors(r.config for r in runs)
-    seen: dict[tuple[Any, ...], list[dict[str, str]]] = {}
-    for run in runs:
-        seen.setdefault(tuple(run.cond.values()), []).append(run.config)
-    differing = [p for p in candidates if any(len({c.get(p) for c in group}) > 1 for group in seen.values())]
+    differing = condition_splitting(runs)
     if not differing:
         return
     for run in runs:
         run.cond["variant"] = ", ".join(f"{p}={run.config.get(p, '-')}" for p in differing)
+
+
+def condition_splitting(runs: Sequence[Run]) -> list[str]:
+    """The factors (`store.factors`) that take two values among the runs of one condition: the arms a
+    report tells apart. One set once per condition (a training length a convergence rule chose for it)
+    is none."""
+    groups: dict[tuple[Any, ...], list[dict[str, str]]] = {}
+    for run in runs:
+        groups.setdefault(tuple(v for k, v in run.cond.items() if k != "variant"), []).append(run.config)
+    return [
+        p
+        for p in factors(r.config for r in runs)
+        if any(len({c.get(p) for c in group}) > 1 for group in groups.values())
+    ]
 
 
 def _value(x: Any) -> Any:
