@@ -144,7 +144,7 @@ def trained_steps(config: dict) -> int:
 @pytest.mark.parametrize(
     ("name", "parent", "length"),
     [("e4-cpu-long", "e4-cpu", "max_steps"), ("e4-cpu-longer", "e4-cpu-long", "max_steps"),
-     ("e4-cpu-longest", "e4-cpu-longer", "max_steps"),
+     ("e4-cpu-longest", "e4-cpu-longer", "max_steps"), ("e4-cpu-48k", "e4-cpu-longest", "max_steps"),
      ("e6-cpu-long", "e6-cpu", "epochs"),
      ("e6-cpu-longtail-long", "e6-cpu-longtail", "epochs"),
      ("e6-cpu-longtail-longer", "e6-cpu-longtail-long", "epochs")],
