@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -17,10 +18,19 @@ from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.kinds import build_run_config
 from rewritelab.lm import LMRunConfig
 from rewritelab.run import count_steps
-from rewritelab.sweep import available_presets, expand, load_sweep, preset_names, preset_text, sweep_estimate
+from rewritelab.sweep import (
+    available_presets,
+    expand,
+    load_sweep,
+    preset_names,
+    preset_text,
+    rerun_sweep,
+    sweep_estimate,
+)
 from rewritelab.textfmt import format_duration
 
 NAMES = preset_names()
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 EXPERIMENTS = ["e1", "e2", "e3", "e4", "e5"]
 
 
@@ -172,6 +182,32 @@ def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(na
             k: v for k, v in old.items() if k != "train"
         }
     assert all(seeds == {0, 1} for seeds in conditions.values())
+
+
+@pytest.mark.parametrize(
+    ("export", "name"),
+    [("e4-cpu-v3", "e4-cpu-long"), ("e4-cpu-v3-long", "e4-cpu-longer"),
+     ("e4-cpu-v3-longer", "e4-cpu-longest"), ("e4-cpu-v3-longest", "e4-cpu-48k"),
+     ("e6-cpu-v2", "e6-cpu-long"), ("e6-cpu-longtail-long", "e6-cpu-longtail-longer")],
+)  # fmt: skip
+def test_each_re_run_preset_is_what_converged_rerun_writes_from_the_committed_export(export, name, tmp_path):
+    """The published re-runs follow the convergence rule from the published evidence: `converged --rerun`
+    on the export (its sweep.yaml and runs' summaries) writes the preset's runs, step for step.
+    (e6-cpu-longtail-long came from the long-tail sweep merged with e6-cpu-long's, not from one export.)"""
+
+    def runs_of(sweep) -> dict[str, tuple]:
+        return {
+            r.run_id: (
+                {k: v for k, v in r.config.items() if k != "train"},
+                {k: v for k, v in r.config["train"].items() if k not in {"epochs", "max_steps", "threads"}},
+                trained_steps(r.config),
+            )
+            for r in expand(sweep)
+        }
+
+    text, _ = rerun_sweep(DOCS / "results" / export)
+    (tmp_path / "rerun.yaml").write_text(text)
+    assert runs_of(load_sweep(str(tmp_path / "rerun.yaml"))) == runs_of(load_sweep(name))
 
 
 def test_e4_extras_change_only_the_training_family_of_e4_cpu_at_one_i():
