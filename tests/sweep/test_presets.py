@@ -416,3 +416,24 @@ def test_bad_include_is_one_clear_error(tmp_path, capsys, text, message):
     (tmp_path / "sweep.yaml").write_text(text)
     err = one_line_error(capsys, tmp_path, tmp_path / "sweep.yaml")
     assert message in err and err.startswith(f"rewritelab: error: {tmp_path / 'sweep.yaml'}: include:")
+
+
+def test_e4_mirrored_check_changes_only_the_steps_of_e4_cpus_mirrored_runs_at_large_i():
+    """The check beyond the rule is read against e4-cpu's runs: same data, recipe and seeds, only longer."""
+    base = {
+        (r.params["data.num_rules"], r.seed): r.config
+        for r in expand(load_sweep("e4-cpu"))
+        if r.config["data"]["family"]["name"] == "mirrored"
+    }
+    runs = list(expand(load_sweep("e4-cpu-mirrored-12k")))
+    assert sorted((r.params["data.num_rules"], r.seed) for r in runs) == [
+        (i, s) for i in (5000, 10000) for s in (0, 1)
+    ]
+    for run in runs:
+        old = base[(run.params["data.num_rules"], run.seed)]
+        assert run.config["data"] == old["data"]
+        assert trained_steps(run.config) == 12000
+        strip = {"max_steps", "eval_every"}
+        assert {k: v for k, v in run.config["train"].items() if k not in strip} == {
+            k: v for k, v in old["train"].items() if k not in strip
+        }
