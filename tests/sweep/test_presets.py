@@ -6,7 +6,6 @@ No training here: a preset with a typo in a grid value must fail in this test, n
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,14 +16,12 @@ from rewritelab.cli import main
 from rewritelab.config import dump_yaml, load_yaml
 from rewritelab.kinds import build_run_config
 from rewritelab.lm import LMRunConfig
-from rewritelab.run import count_steps
 from rewritelab.sweep import (
     available_presets,
     expand,
     load_sweep,
     preset_names,
     preset_text,
-    rerun_sweep,
     sweep_estimate,
 )
 from rewritelab.textfmt import format_duration
@@ -144,90 +141,6 @@ def test_e6_longtail_arms_halve_the_budget_uniformly_or_by_a_power_law(name, ful
         assert sorted(arm) == sorted(
             [(budget, "uniform"), (budget // 2, "uniform"), (budget // 2, "powerlaw")]
         )
-
-
-def trained_steps(config: dict) -> int:
-    cfg = build_run_config(config)
-    return count_steps(cfg.data.budget, cfg.train)
-
-
-@pytest.mark.parametrize(
-    ("name", "parent", "length"),
-    [("e4-cpu-long", "e4-cpu", "max_steps"), ("e4-cpu-longer", "e4-cpu-long", "max_steps"),
-     ("e4-cpu-longest", "e4-cpu-longer", "max_steps"), ("e4-cpu-48k", "e4-cpu-longest", "max_steps"),
-     ("e6-cpu-long", "e6-cpu", "epochs"),
-     ("e6-cpu-longtail-long", "e6-cpu-longtail", "epochs"),
-     ("e6-cpu-longtail-longer", "e6-cpu-longtail-long", "epochs")],
-)  # fmt: skip
-def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(name, parent, length):
-    """A `-long` preset re-trains conditions of its parent, both seeds, at twice the steps or epochs and
-    nothing else changed (its runs supersede the parent's: `rewritelab results --supersede`)."""
-
-    def condition(config: dict) -> str:
-        return json.dumps({k: v for k, v in config["data"].items() if k != "seed"}, sort_keys=True)
-
-    before = {(condition(r.config), r.seed): r.config for r in expand(load_sweep(parent))}
-    conditions: dict[str, set[int]] = {}
-    for run in expand(load_sweep(name)):
-        data = condition(run.config)
-        old = before[(data, run.seed)]
-        conditions.setdefault(data, set()).add(run.seed)
-        assert run.config["train"][length] == 2 * old["train"][length]
-        assert trained_steps(run.config) == 2 * trained_steps(old)  # whichever of epochs and max_steps binds
-        strip = {"max_steps", "epochs", "eval_every"}
-        assert {k: v for k, v in run.config["train"].items() if k not in strip} == {
-            k: v for k, v in old["train"].items() if k not in strip
-        }
-        assert {k: v for k, v in run.config.items() if k != "train"} == {
-            k: v for k, v in old.items() if k != "train"
-        }
-    assert all(seeds == {0, 1} for seeds in conditions.values())
-
-
-@pytest.mark.parametrize(
-    ("export", "name"),
-    [("e4-cpu-v3", "e4-cpu-long"), ("e4-cpu-v3-long", "e4-cpu-longer"),
-     ("e4-cpu-v3-longer", "e4-cpu-longest"), ("e4-cpu-v3-longest", "e4-cpu-48k"),
-     ("e6-cpu-v2", "e6-cpu-long"), ("e6-cpu-longtail-long", "e6-cpu-longtail-longer")],
-)  # fmt: skip
-def test_each_re_run_preset_is_what_converged_rerun_writes_from_the_committed_export(export, name, tmp_path):
-    """The published re-runs follow the convergence rule from the published evidence: `converged --rerun`
-    on the export (its sweep.yaml and runs' summaries) writes the preset's runs, step for step.
-    (e6-cpu-longtail-long came from the long-tail sweep merged with e6-cpu-long's, not from one export.)"""
-
-    def runs_of(sweep) -> dict[str, tuple]:
-        return {
-            r.run_id: (
-                {k: v for k, v in r.config.items() if k != "train"},
-                {k: v for k, v in r.config["train"].items() if k not in {"epochs", "max_steps", "threads"}},
-                trained_steps(r.config),
-            )
-            for r in expand(sweep)
-        }
-
-    text, _ = rerun_sweep(DOCS / "results" / export)
-    (tmp_path / "rerun.yaml").write_text(text)
-    assert runs_of(load_sweep(str(tmp_path / "rerun.yaml"))) == runs_of(load_sweep(name))
-
-
-def test_e4_extras_change_only_the_training_family_of_e4_cpu_at_one_i():
-    """The pair and the narrow k range are read against e4-cpu's mixture: same test rules, recipe, seeds."""
-    base = next(r.config for r in expand(load_sweep("e4-cpu")) if r.params["data.num_rules"] == 5000)
-    families = []
-    for run in expand(load_sweep("e4-cpu-extra")):
-        assert {k: v for k, v in run.config["data"].items() if k not in ("family", "seed")} == {
-            k: v for k, v in base["data"].items() if k not in ("family", "seed")
-        }
-        assert {k: v for k, v in run.config["train"].items() if k != "seed"} == {
-            k: v for k, v in base["train"].items() if k != "seed"
-        }
-        assert run.seed in (0, 1)
-        families.append(run.config["data"]["family"])
-    parts = [{(c["name"], tuple(c["k"])) for c in f["components"]} for f in families[:2]]
-    assert parts == [
-        {("repeated", (3, 12)), ("periodic", (3, 12))},
-        {(n, (3, 4)) for n in ("repeated", "periodic", "mirrored")},
-    ]
 
 
 def test_e6_zero_shot_scores_the_base_model_on_e6_cpus_data():
@@ -416,24 +329,3 @@ def test_bad_include_is_one_clear_error(tmp_path, capsys, text, message):
     (tmp_path / "sweep.yaml").write_text(text)
     err = one_line_error(capsys, tmp_path, tmp_path / "sweep.yaml")
     assert message in err and err.startswith(f"rewritelab: error: {tmp_path / 'sweep.yaml'}: include:")
-
-
-def test_e4_mirrored_check_changes_only_the_steps_of_e4_cpus_mirrored_runs_at_large_i():
-    """The check beyond the rule is read against e4-cpu's runs: same data, recipe and seeds, only longer."""
-    base = {
-        (r.params["data.num_rules"], r.seed): r.config
-        for r in expand(load_sweep("e4-cpu"))
-        if r.config["data"]["family"]["name"] == "mirrored"
-    }
-    runs = list(expand(load_sweep("e4-cpu-mirrored-12k")))
-    assert sorted((r.params["data.num_rules"], r.seed) for r in runs) == [
-        (i, s) for i in (5000, 10000) for s in (0, 1)
-    ]
-    for run in runs:
-        old = base[(run.params["data.num_rules"], run.seed)]
-        assert run.config["data"] == old["data"]
-        assert trained_steps(run.config) == 12000
-        strip = {"max_steps", "eval_every"}
-        assert {k: v for k, v in run.config["train"].items() if k not in strip} == {
-            k: v for k, v in old["train"].items() if k not in strip
-        }
