@@ -25,11 +25,13 @@ DATA = {
     "test_rules": 2,
     "test_examples_per_rule": 30,
 }
+# 1,800 steps leave a margin on every CPU: at 800 the trace run sat on the 0.8 bar (0.785 step accuracy
+# on an Intel AVX-512 VM); at 1,800 it reaches 1.0 seen accuracy and 0.96 step accuracy there.
 RUN = {
     "data": DATA,
     "model": {"n_layer": 2, "n_head": 4, "d_model": 48},
     "train": {
-        "batch_size": 32, "lr": 5.0e-3, "warmup_steps": 20, "max_steps": 800, "epochs": 10,
+        "batch_size": 32, "lr": 5.0e-3, "warmup_steps": 20, "max_steps": 1800, "epochs": 20,
         "eval_every": 0, "checkpoint_every": 1000, "device": "cpu", "threads": 1, "progress": "none",
     },
 }  # fmt: skip
