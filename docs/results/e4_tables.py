@@ -1,8 +1,8 @@
 """The E4 tables of docs/results.md: a results.csv's seed table condensed to one row per training family
 and I, `python docs/results/e4_tables.py docs/results/e4-cpu-v3/results.csv [LATER.csv ...]` (from the
 repository root; each LATER export, e4-cpu-long's, replaces the conditions it re-ran, as `rewritelab results
---supersede` does). A source with one I (e4-cpu-extra's) labels its conditions by family alone; the I is
-then read from its rows.
+--supersede` does). A source with one I (e4-cpu-extra's) labels its conditions by family alone, one with
+one family (e4-cpu-mirrored-12k's) by I alone; the other is then read from its rows.
 
 v3 (the paper's construction) reads the held-out rules apart — k = 1 (unconstrained patterns) and k = 2
 of each family, all of the training length; v2 (`…/e4-cpu-v2/results.csv`) reads the unconstrained test
@@ -19,10 +19,11 @@ K2 = ["repeated", "periodic", "mirrored"]
 LENGTHS = ["6", "7", "8", "9"]
 
 
-def parse(condition: str, one_i: str) -> tuple[str, str]:
-    """The label's family and I: "I = 500, mirrored[k=3-12]" or, with one I in the source, "mirrored[…]"."""
-    num_rules, family = re.match(r"(?:I = (\d+), )?(.+)", condition).groups()
-    return family, num_rules or one_i
+def parse(condition: str, one_i: str, one_family: str) -> tuple[str, str]:
+    """The label's family and I: "I = 500, mirrored[k=3-12]", or with one I in the source "mirrored[…]",
+    with one family "I = 500"."""
+    num_rules, family = re.fullmatch(r"(?:I = (\d+)(?:, |$))?(.*)", condition).groups()
+    return family or one_family, num_rules or one_i
 
 
 def order(label: tuple[str, str]) -> tuple[int, str, int]:
@@ -37,8 +38,10 @@ def mean_of(split: dict[str, list[str]], name: str) -> str:
 def main(source: str, *later: str) -> None:
     rows = seed_cells(source, later)
     with open(source, newline="") as f:
-        sizes = {row["num_rules"] for row in csv.DictReader(f)}
+        table = list(csv.DictReader(f))
+    sizes, families = {row["num_rules"] for row in table}, {row["family"] for row in table}
     one_i = sizes.pop() if len(sizes) == 1 else ""
+    one_family = families.pop() if len(families) == 1 else ""
     by_length = any("pattern length" in s for split in rows.values() for s in split)
     if by_length:
         print(
@@ -54,10 +57,10 @@ def main(source: str, *later: str) -> None:
             " distinct patterns (min) | converged |"
         )
         print("|---|---:|---:|---|---:|---|---|---|---|---:|---|")
-    for condition in sorted(rows, key=lambda c: order(parse(c, one_i))):
+    for condition in sorted(rows, key=lambda c: order(parse(c, one_i, one_family))):
         split = rows[condition]
         unseen, seen = split["test_unseen"], split["test_seen"]
-        family, num_rules = parse(condition, one_i)
+        family, num_rules = parse(condition, one_i, one_family)
         tail = f"{unseen[3]} | **{unseen[4]}** | {unseen[5]} |"
         if by_length:
             head = f"| {family} | {num_rules} | {tail}"
