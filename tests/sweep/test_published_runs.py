@@ -31,7 +31,7 @@ def trained_steps(config: dict) -> int:
     ("name", "parent", "length"),
     [("e4-cpu-long", "e4-cpu", "max_steps"), ("e4-cpu-longer", "e4-cpu-long", "max_steps"),
      ("e4-cpu-longest", "e4-cpu-longer", "max_steps"), ("e4-cpu-48k", "e4-cpu-longest", "max_steps"),
-     ("e6-cpu-long", "e6-cpu", "epochs"),
+     ("e4-cpu-mirrored-24k", "e4-cpu-mirrored-12k", "max_steps"), ("e6-cpu-long", "e6-cpu", "epochs"),
      ("e6-cpu-longtail-long", "e6-cpu-longtail", "epochs"),
      ("e6-cpu-longtail-longer", "e6-cpu-longtail-long", "epochs")],
 )  # fmt: skip
@@ -64,7 +64,8 @@ def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(na
     ("export", "name"),
     [("e4-cpu-v3", "e4-cpu-long"), ("e4-cpu-v3-long", "e4-cpu-longer"),
      ("e4-cpu-v3-longer", "e4-cpu-longest"), ("e4-cpu-v3-longest", "e4-cpu-48k"),
-     ("e6-cpu-v2", "e6-cpu-long"), ("e6-cpu-longtail-long", "e6-cpu-longtail-longer")],
+     ("e4-cpu-v3-mirrored-12k", "e4-cpu-mirrored-24k"), ("e6-cpu-v2", "e6-cpu-long"),
+     ("e6-cpu-longtail-long", "e6-cpu-longtail-longer")],
 )  # fmt: skip
 def test_each_re_run_preset_is_what_converged_rerun_writes_from_the_committed_export(export, name, tmp_path):
     """The published re-runs follow the convergence rule from the published evidence: `converged --rerun`
