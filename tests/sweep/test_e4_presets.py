@@ -52,9 +52,9 @@ def test_e4_paper_spans_the_papers_six_k_ranges_and_validates(tmp_path, capsys):
     runs = expand(load_sweep("e4-paper"))
     ranges: dict[int, set[str]] = {}
     for run in runs:
-        family = build_run_config(run.config).data.family
-        names = {f.name for f in members(family)}
-        ranges.setdefault(members(family)[0].k.hi, set()).add("mixed" if len(names) > 1 else names.pop())
+        family = members(build_run_config(run.config).data.family)
+        names = {f.name for f in family}
+        ranges.setdefault(family[0].k.hi, set()).add("mixed" if len(names) > 1 else names.pop())
     assert sorted(ranges) == [4, 6, 12, 20, 30, 60]
     assert all(kinds == KINDS | {"mixed"} for kinds in ranges.values())
     assert main(["sweep", "e4-paper", "--out", str(tmp_path / "o"), "--dry-run"]) == 0

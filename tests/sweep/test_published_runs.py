@@ -22,6 +22,11 @@ from rewritelab.sweep import expand, load_sweep, rerun_sweep
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 
 
+def without(mapping: dict, *keys: str) -> dict:
+    """`mapping` less `keys`: what a run and the run it re-trains must share once the changed settings go."""
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
 def trained_steps(config: dict) -> int:
     cfg = build_run_config(config)
     return count_steps(cfg.data.budget, cfg.train)
@@ -40,7 +45,7 @@ def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(na
     nothing else changed (its runs supersede the parent's: `rewritelab results --supersede`)."""
 
     def condition(config: dict) -> str:
-        return json.dumps({k: v for k, v in config["data"].items() if k != "seed"}, sort_keys=True)
+        return json.dumps(without(config["data"], "seed"), sort_keys=True)
 
     before = {(condition(r.config), r.seed): r.config for r in expand(load_sweep(parent))}
     conditions: dict[str, set[int]] = {}
@@ -50,13 +55,9 @@ def test_the_convergence_rule_re_runs_whole_conditions_for_twice_the_training(na
         conditions.setdefault(data, set()).add(run.seed)
         assert run.config["train"][length] == 2 * old["train"][length]
         assert trained_steps(run.config) == 2 * trained_steps(old)  # whichever of epochs and max_steps binds
-        strip = {"max_steps", "epochs", "eval_every"}
-        assert {k: v for k, v in run.config["train"].items() if k not in strip} == {
-            k: v for k, v in old["train"].items() if k not in strip
-        }
-        assert {k: v for k, v in run.config.items() if k != "train"} == {
-            k: v for k, v in old.items() if k != "train"
-        }
+        strip = ("max_steps", "epochs", "eval_every")
+        assert without(run.config["train"], *strip) == without(old["train"], *strip)
+        assert without(run.config, "train") == without(old, "train")
     assert all(seeds == {0, 1} for seeds in conditions.values())
 
 
@@ -75,8 +76,8 @@ def test_each_re_run_preset_is_what_converged_rerun_writes_from_the_committed_ex
     def runs_of(sweep) -> dict[str, tuple]:
         return {
             r.run_id: (
-                {k: v for k, v in r.config.items() if k != "train"},
-                {k: v for k, v in r.config["train"].items() if k not in {"epochs", "max_steps", "threads"}},
+                without(r.config, "train"),
+                without(r.config["train"], "epochs", "max_steps", "threads"),
                 trained_steps(r.config),
             )
             for r in expand(sweep)
@@ -92,12 +93,8 @@ def test_e4_extras_change_only_the_training_family_of_e4_cpu_at_one_i():
     base = next(r.config for r in expand(load_sweep("e4-cpu")) if r.params["data.num_rules"] == 5000)
     families = []
     for run in expand(load_sweep("e4-cpu-extra")):
-        assert {k: v for k, v in run.config["data"].items() if k not in ("family", "seed")} == {
-            k: v for k, v in base["data"].items() if k not in ("family", "seed")
-        }
-        assert {k: v for k, v in run.config["train"].items() if k != "seed"} == {
-            k: v for k, v in base["train"].items() if k != "seed"
-        }
+        assert without(run.config["data"], "family", "seed") == without(base["data"], "family", "seed")
+        assert without(run.config["train"], "seed") == without(base["train"], "seed")
         assert run.seed in (0, 1)
         families.append(run.config["data"]["family"])
     parts = [{(c["name"], tuple(c["k"])) for c in f["components"]} for f in families[:2]]
@@ -122,10 +119,8 @@ def test_e4_mirrored_check_changes_only_the_steps_of_e4_cpus_mirrored_runs_at_la
         old = base[(run.params["data.num_rules"], run.seed)]
         assert run.config["data"] == old["data"]
         assert trained_steps(run.config) == 12000
-        strip = {"max_steps", "eval_every"}
-        assert {k: v for k, v in run.config["train"].items() if k not in strip} == {
-            k: v for k, v in old["train"].items() if k not in strip
-        }
+        strip = ("max_steps", "eval_every")
+        assert without(run.config["train"], *strip) == without(old["train"], *strip)
 
 
 @pytest.mark.parametrize(
