@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fnmatch
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,8 @@ def atomic_dir(path: str | os.PathLike, owned: Sequence[str] = ()) -> Iterator[P
     one rename (a subdirectory is swapped in two), entries named in `owned` last and in that order (a
     folder's index file, listed last, is replaced after the files it describes); then the entries named in
     `owned` that the new contents lack are deleted. Anything else in `path` is left alone: a directory
-    shared with other files never loses them.
+    shared with other files never loses them. An owned name may be a path into a subfolder, its parts
+    shell patterns (`hf/*/state.json`): that subfolder is then merged the same way, not swapped whole.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,13 +87,82 @@ def atomic_dir(path: str | os.PathLike, owned: Sequence[str] = ()) -> Iterator[P
     if not path.exists():
         os.replace(tmp, path)
         return
-    new = {p.name for p in tmp.iterdir()}
-    for name in [*sorted(new - set(owned)), *(n for n in owned if n in new)]:
-        _replace_entry(tmp / name, path / name)
-    for name in owned:
-        if name not in new:
-            _remove_entry(path / name)
+    _merge(tmp, path, owned)
     tmp.rmdir()
+
+
+def _merge(source: Path, target: Path, owned: Sequence[str]) -> None:
+    """Move the entries of `source` into the existing directory `target` (see `atomic_dir`): the others
+    first, then the owned ones in `owned`'s order; then delete the owned entries `source` lacks. A
+    subfolder with owned names inside it, a real one on both sides, is merged in turn."""
+    names = {p.name for p in source.iterdir()}
+    for name in _in_order(names, owned):
+        inner = _inside(owned, name)
+        if inner and _real_dir(source / name) and _real_dir(target / name):
+            _merge(source / name, target / name, inner)
+            (source / name).rmdir()
+        else:
+            _replace_entry(source / name, target / name)
+    _prune(target, owned, keep=names)
+
+
+def _prune(folder: Path, owned: Sequence[str], keep: Set[str] = frozenset()) -> None:
+    """Delete what `owned` names in `folder`, but the entries in `keep`: an entry named itself whole, in
+    a subfolder named by the paths into it just those names (the subfolder too, once it is empty)."""
+    for name in _in_order({p.name for p in folder.iterdir()} - keep, owned):
+        inner = _inside(owned, name)
+        if inner and _real_dir(folder / name):
+            _prune(folder / name, inner)
+            if not any((folder / name).iterdir()):
+                (folder / name).rmdir()
+        elif _whole(owned, name):
+            _remove_entry(folder / name)
+
+
+def copy_owned(source: Path, target: Path, owned: Sequence[str]) -> None:
+    """Copy into the directory `target` what `owned` names in `source` (as `atomic_dir` reads `owned`):
+    one's own output without the files a user keeps beside it. A symlink under an owned name is skipped
+    (never followed); inside a folder owned whole, links are copied as links."""
+    for name in sorted(p.name for p in source.iterdir()):
+        inner, entry = _inside(owned, name), source / name
+        if inner and _real_dir(entry):
+            (target / name).mkdir()
+            copy_owned(entry, target / name, inner)
+            if not any((target / name).iterdir()):
+                (target / name).rmdir()
+        elif _whole(owned, name) and _real_dir(entry):
+            shutil.copytree(entry, target / name, symlinks=True)
+        elif _whole(owned, name) and entry.is_file() and not entry.is_symlink():
+            shutil.copy2(entry, target / name)
+
+
+def _in_order(names: Set[str], owned: Sequence[str]) -> list[str]:
+    """`names`, those `owned` does not name first (sorted), then the owned ones in `owned`'s order (an
+    index file listed last goes last)."""
+
+    def rank(name: str) -> int:
+        heads = (pattern.partition("/")[0] for pattern in owned)
+        return next((i for i, head in enumerate(heads) if fnmatch.fnmatchcase(name, head)), -1)
+
+    return sorted(names, key=lambda name: (rank(name), name))
+
+
+def _whole(owned: Sequence[str], name: str) -> bool:
+    """Whether `owned` names the entry `name` itself (a file, or a folder owned with all it holds)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in owned if "/" not in pattern)
+
+
+def _inside(owned: Sequence[str], name: str) -> list[str]:
+    """The owned paths into the subfolder `name`, relative to it."""
+    return [
+        rest
+        for head, _, rest in (pattern.partition("/") for pattern in owned)
+        if rest and fnmatch.fnmatchcase(name, head)
+    ]
+
+
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
 
 
 def _replace_entry(source: Path, target: Path) -> None:

@@ -22,10 +22,14 @@ PROGRAM_SPLITS = (*SPLITS, "test_unseen_strict", "test_ood_steps", "test_ood_len
 # A dataset directory (`rewritelab generate --out DIR`).
 DATASET_MANIFEST = "manifest.json"
 RULES_FILE = "rules.jsonl"
-HF_DIR = "hf"
+HF_DIR = "hf"  # `generate --format hf`: a DatasetDict as `datasets` saves it (save_to_disk):
+HF_INDEX = "dataset_dict.json"  # HF_DIR/dataset_dict.json, and a folder HF_DIR/SPLIT/ of these files
+HF_SPLIT_FILES = ("data-*-of-*.arrow", "dataset_info.json", "state.json")
 SFT_DIR = "sft"  # `generate --format instruction / chat`: the text rendering, SFT_DIR/SPLIT.jsonl
 VERL_DIR = "verl"  # `generate --format verl`: VERL_DIR/SPLIT.parquet
 LM_EVAL_DIR = "lm_eval"  # `generate --format lm-eval`: the lm-evaluation-harness task folder
+LM_EVAL_MODULE = "tasks"  # LM_EVAL_DIR/tasks.py: the tasks' hooks, reading LM_EVAL_DIR/SPLIT.jsonl
+LM_EVAL_TAG = "rewritelab"  # LM_EVAL_DIR/rewritelab_SPLIT.yaml: one task per test split, tagged this
 DATA_FILES = (*(f"{name}.jsonl" for name in SPLITS), RULES_FILE)
 
 
@@ -42,6 +46,21 @@ CHECKPOINT = "checkpoint.pt"
 PREDICTIONS_DIR = "predictions"
 ADAPTER_DIR = "adapter"  # LoRA runs: the final adapter as peft writes it (PeftModel.from_pretrained)
 TRACKING_DIR = "tracking"  # train.track: TensorBoard event files and the offline W&B run
+
+
+# Every name a run directory may hold, summary.json (which marks the run finished) last: replacing a run
+# (`sweep --reuse`) replaces or deletes these and no other file; in predictions/, only the split files.
+RUN_NAMES = (
+    FOLDER_MARKER,
+    RUN_CONFIG,
+    DATA_MANIFEST,
+    CHECKPOINT,
+    METRICS,
+    *(f"{PREDICTIONS_DIR}/{split}.jsonl" for split in PROGRAM_SPLITS),
+    ADAPTER_DIR,
+    TRACKING_DIR,
+    SUMMARY,
+)
 
 
 def predictions_file(run_dir: Path, split: str) -> Path:

@@ -29,7 +29,11 @@ from rewritelab.io import dumps_json
 from rewritelab.layout import (
     DATASET_MANIFEST,
     HF_DIR,
+    HF_INDEX,
+    HF_SPLIT_FILES,
     LM_EVAL_DIR,
+    LM_EVAL_MODULE,
+    LM_EVAL_TAG,
     PROGRAM_SPLITS,
     RULES_FILE,
     SFT_DIR,
@@ -40,14 +44,18 @@ from rewritelab.layout import (
 
 _WRITE_CHUNK = 1 << 16  # JSONL lines joined per write
 # Every name a dataset directory may hold, manifest.json last: regenerating a dataset replaces (or
-# deletes) these and no other file.
+# deletes) these and no other file. In the export folders only the files the exports write are named, so
+# a user's file in hf/, sft/, verl/ or lm_eval/ stays too (see `io.atomic_dir`).
 DATASET_NAMES = (
     *(split_file(name) for name in PROGRAM_SPLITS),
     RULES_FILE,
-    HF_DIR,
-    SFT_DIR,
-    VERL_DIR,
-    LM_EVAL_DIR,
+    *(f"{HF_DIR}/{name}/{file}" for name in PROGRAM_SPLITS for file in HF_SPLIT_FILES),
+    f"{HF_DIR}/{HF_INDEX}",
+    *(f"{SFT_DIR}/{split_file(name)}" for name in PROGRAM_SPLITS),
+    *(f"{VERL_DIR}/{name}.parquet" for name in PROGRAM_SPLITS),
+    f"{LM_EVAL_DIR}/{LM_EVAL_MODULE}.py",
+    *(f"{LM_EVAL_DIR}/{split_file(name)}" for name in PROGRAM_SPLITS),
+    *(f"{LM_EVAL_DIR}/{LM_EVAL_TAG}_{name}.yaml" for name in PROGRAM_SPLITS),
     DATASET_MANIFEST,
 )
 MANIFEST_CHECKSUM = "manifest_sha256"  # manifest.json's own checksum: the spec is covered like the files

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.io import atomic_write_text
+from rewritelab.layout import LM_EVAL_MODULE as TASK_MODULE
+from rewritelab.layout import LM_EVAL_TAG as TAG
 from rewritelab.lm import plain_prompt, score_answer
-
-TAG = "rewritelab"
-TASK_MODULE = "tasks"
 
 _TASK = """\
 task: {task}

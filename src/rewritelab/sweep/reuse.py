@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ from typing import Any
 from rewritelab.config import load_yaml
 from rewritelab.errors import UserError
 from rewritelab.folders import RUN, hold_folder, mark_folder
+from rewritelab.io import atomic_dir, copy_owned
 from rewritelab.kinds import build_run_config, run_identity
-from rewritelab.layout import FOLDER_LOCK, RUN_CONFIG, RUNS_DIR, SUMMARY, sweep_run_dir
+from rewritelab.layout import RUN_CONFIG, RUN_NAMES, RUNS_DIR, SUMMARY, sweep_run_dir
 from rewritelab.sweep.grid import RunSpec
 
 
@@ -67,21 +67,15 @@ def reuse_runs(
     pending: Iterable[RunSpec], configs: dict[str, Any], sweep_dir: Path, sources: Iterable[Any]
 ) -> dict[str, Path]:
     """Copy into `sweep_dir` each pending run that a finished run of `sources` already computed; returns
-    run id → the directory it came from. The copy lands atomically (a temporary name, then a rename),
-    replacing any partial run of that id, under that run's lock (a run another process trains is refused)."""
+    run id → the directory it came from. Only a run's own files are copied (`RUN_NAMES`), each landing in
+    one rename, summary.json last; they replace a partial run of that id, whose other files (a user's)
+    stay. All under that run's lock: a run another process trains is refused."""
     reused = reusable_runs(pending, configs, sweep_dir, sources)
     for run_id, source in reused.items():
         dest = sweep_run_dir(sweep_dir, run_id)
-        incoming = dest.with_name(f".{dest.name}.reuse")
-        stale = dest.with_name(f".{dest.name}.stale")
-        with hold_folder(dest, RUN):
-            for leftover in (incoming, stale):
-                shutil.rmtree(leftover, ignore_errors=True)
-            shutil.copytree(source, incoming, ignore=shutil.ignore_patterns(FOLDER_LOCK))
-            mark_folder(incoming, RUN)
-            os.replace(dest, stale)
-            os.replace(incoming, dest)
-            shutil.rmtree(stale, ignore_errors=True)
+        with hold_folder(dest, RUN), atomic_dir(dest, RUN_NAMES) as staged:
+            copy_owned(source, staged, RUN_NAMES)
+            mark_folder(staged, RUN)
     return reused
 
 
