@@ -14,6 +14,7 @@ import pytest
 
 from rewritelab.cli import main
 from rewritelab.data import load_dataset
+from rewritelab.data.files import manifest_checksum
 from rewritelab.errors import UserError
 from rewritelab.store import load_results
 from rewritelab.sweep.runner import recorded_run_ids
@@ -70,25 +71,25 @@ def dataset(tmp_path_factory) -> Path:
     return out
 
 
-def edited_copy(dataset: Path, target: Path, drop_checksum: bool) -> Path:
+def edited_copy(dataset: Path, target: Path, rechecksum: bool) -> Path:
     shutil.copytree(dataset, target)
     manifest = json.loads((target / "manifest.json").read_text())
     manifest["spec"].update(num_rules=500, budget=9999)  # the file hashes stay intact
-    if drop_checksum:
-        del manifest["manifest_sha256"]  # as written before the checksum existed
+    if rechecksum:
+        manifest["manifest_sha256"] = manifest_checksum(manifest)  # made again after the edit
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return target
 
 
 def test_an_edited_manifest_spec_is_refused_by_its_checksum(dataset, tmp_path, capsys):
-    data = edited_copy(dataset, tmp_path / "edited", drop_checksum=False)
+    data = edited_copy(dataset, tmp_path / "edited", rechecksum=False)
     assert main(["train", str(TINY), "--data", str(data), "--out", str(tmp_path / "run"), *SHORT]) == 2
     assert "manifest.json: edited after it was written" in one_line_error(capsys)
     assert not (tmp_path / "run" / "config.yaml").exists()  # no run records the invented spec
 
 
-def test_an_edited_manifest_without_a_checksum_is_refused_by_its_counts(dataset, tmp_path):
-    data = edited_copy(dataset, tmp_path / "old", drop_checksum=True)
+def test_an_edited_manifest_with_its_checksum_made_again_is_refused_by_its_counts(dataset, tmp_path):
+    data = edited_copy(dataset, tmp_path / "old", rechecksum=True)
     with pytest.raises(UserError, match=r"\(num_rules\) gives 500 training rules but rules.jsonl holds 2"):
         load_dataset(data)
 

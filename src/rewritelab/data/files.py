@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -198,21 +199,9 @@ def load_dataset(data_dir: str | Path) -> Dataset:
             f"{root}: not a rewritelab dataset (no manifest.json); create one with "
             f"`rewritelab generate CONFIG.yaml --out {root}`"
         )
-    try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-        files = manifest["files"]
-        spec_data = manifest["spec"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(
-            f"{manifest_path}: damaged (not a dataset manifest); regenerate the dataset"
-        ) from None
-    recorded = manifest.get(MANIFEST_CHECKSUM)  # datasets written before the checksum have none
-    if recorded is not None and recorded != manifest_checksum(manifest):
-        raise UserError(
-            f"{manifest_path}: edited after it was written (its checksum no longer matches its content); "
-            "regenerate the dataset with `rewritelab generate` instead of editing the manifest"
-        )
-    spec = from_dict(DatasetSpec, spec_data, f"{manifest_path}: data")
+    manifest = _read_manifest(manifest_path)
+    files = manifest["files"]
+    spec = from_dict(DatasetSpec, manifest["spec"], f"{manifest_path}: data")
     programs = spec.programs is not None
     names = [name for name in PROGRAM_SPLITS if name in manifest.get("splits", {})] if programs else SPLITS
     tables = {}
@@ -228,9 +217,52 @@ def load_dataset(data_dir: str | Path) -> Dataset:
     return Dataset(spec=spec, splits=splits, manifest=manifest, rules=rules)
 
 
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """A dataset's manifest.json, as `write_dataset` wrote it: strict JSON (no NaN or Infinity), the
+    spec and file table in their shapes, and its own checksum, which must be there and match. Without the
+    checksum an edited spec would go unnoticed, and a run would record the invented one."""
+    try:
+        manifest = json.loads(path.read_text("utf-8"), parse_constant=_refuse, parse_float=_finite)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, a non-finite number, nested too deep
+        manifest = None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("spec"), dict)
+        and isinstance(files, dict)
+        and all(isinstance(entry, dict) for entry in files.values())
+        and isinstance(manifest.get("splits", {}), dict)
+    ):
+        raise UserError(f"{path}: damaged (not a dataset manifest); regenerate the dataset")
+    recorded = manifest.get(MANIFEST_CHECKSUM)
+    if recorded is None:
+        raise UserError(
+            f"{path}: no {MANIFEST_CHECKSUM} (it was removed, or the dataset predates it), so its spec "
+            "cannot be trusted; regenerate the dataset with `rewritelab generate`"
+        )
+    if recorded != manifest_checksum(manifest):
+        raise UserError(
+            f"{path}: edited after it was written (its checksum no longer matches its content); "
+            "regenerate the dataset with `rewritelab generate` instead of editing the manifest"
+        )
+    return manifest
+
+
+def _refuse(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _check_counts(spec: DatasetSpec, rule_splits: list[str], train_examples: int, where: Path) -> None:
-    """The sizes the manifest's spec fixes, against the files (for a manifest without a checksum, or one
-    beside other files): a run must not record 500 rules for data that holds 2."""
+    """The sizes the manifest's spec fixes, against the files (for a manifest whose checksum was made
+    again after an edit, or one beside other files): a run must not record 500 rules for data that holds
+    2."""
     budget = "budget" if spec.budget is not None else "examples_per_rule"
     checks = (
         ("num_rules", spec.num_rules, rule_splits.count("train"), "training rules", RULES_FILE),
