@@ -54,7 +54,7 @@ def _typed(value: Any) -> tuple[str, str]:
 def seal_run(db: sqlite3.Connection, run_id: str) -> None:
     """Store the checksum of each row of `run_id`, computed from the rows as stored (SQLite's column
     types convert some values on insert), inside the caller's transaction."""
-    names = stored_columns(db)
+    names = _stored_columns(db)
     rows = db.execute(f"SELECT rowid, {_select(names)} FROM results WHERE run_id = ?", (run_id,)).fetchall()
     db.executemany(
         f"UPDATE results SET {CHECKSUM} = ? WHERE rowid = ?",
@@ -92,7 +92,7 @@ def _checked_rows(db: sqlite3.Connection) -> tuple[list[str], list[tuple[Any, ..
     return names, rows
 
 
-def stored_columns(db: sqlite3.Connection) -> list[str]:
+def _stored_columns(db: sqlite3.Connection) -> list[str]:
     """The results table's columns in table order, all but the checksum (what it covers)."""
     return [row[1] for row in db.execute("PRAGMA table_info(results)") if row[1] != CHECKSUM]
 
