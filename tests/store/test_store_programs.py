@@ -19,6 +19,7 @@ from rewritelab.store import (
     open_db,
     record_run,
 )
+from rewritelab.store.integrity import CHECKSUM, seal_run
 from support import data_section, fake_summary, make_sweep, program_family, program_points
 
 PROGRAM_SPLITS = {"test_seen", "test_unseen", "test_unseen_strict", "test_ood_steps", "test_ood_length"}
@@ -81,13 +82,17 @@ def test_a_database_and_a_csv_from_before_the_program_columns_still_load(tmp_pat
     db_path = old / "results.sqlite"
     kept = [c for c in COLUMNS if c not in ADDED_COLUMNS]
     with sqlite3.connect(db_path) as db:  # rebuild the table as the first schema had it
-        db.execute(f"CREATE TABLE old AS SELECT {', '.join(kept)} FROM results")
+        db.execute(f"CREATE TABLE old AS SELECT {', '.join(kept)}, {CHECKSUM} FROM results")
         db.execute("DROP TABLE results")
         db.execute("ALTER TABLE old RENAME TO results")
-    frame = load_results(old)  # opening adds the missing columns
+        for (run_id,) in db.execute("SELECT DISTINCT run_id FROM results").fetchall():
+            seal_run(db, run_id)  # its rows' checksums, as that schema's version recorded them
+    db.close()
+    frame = load_results(old)  # missing columns read as empty
     assert list(frame.columns) == list(COLUMNS) and frame["answer"].isna().all()
-    with open_db(db_path) as db:
-        assert {row[1] for row in db.execute("PRAGMA table_info(results)")} == set(COLUMNS)
+    with open_db(db_path) as db:  # opening for a write adds them, empty: the rows' checksums still hold
+        assert {row[1] for row in db.execute("PRAGMA table_info(results)")} == {*COLUMNS, CHECKSUM}
+    assert load_results(old).equals(frame)
     csv = tmp_path / "old.csv"
     frame[kept].to_csv(csv, index=False)
     assert load_results(csv).equals(frame)

@@ -24,7 +24,7 @@ from rewritelab.errors import UserError
 from rewritelab.io import dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
 from rewritelab.store.columns import add_factor_columns, experiment_columns, superseded
-from rewritelab.store.integrity import check_integrity, unusable
+from rewritelab.store.integrity import CHECKSUM, check_integrity, read_rows, seal_run, unusable
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -78,7 +78,7 @@ ADDED_COLUMNS = (
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS results (\n"
     + ",\n".join(f"  {name} {kind}" for name, kind in COLUMNS.items())
-    + ",\n  PRIMARY KEY (run_id, split)\n)"
+    + f",\n  {CHECKSUM} TEXT,\n  PRIMARY KEY (run_id, split)\n)"
 )
 NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
 
@@ -119,6 +119,8 @@ def _prepare(db: sqlite3.Connection) -> None:
     for name in ADDED_COLUMNS:
         if name not in present:
             db.execute(f"ALTER TABLE results ADD COLUMN {name} {COLUMNS[name]}")
+    if CHECKSUM not in present:  # the old rows stay without one: reading them asks for the rebuild
+        db.execute(f"ALTER TABLE results ADD COLUMN {CHECKSUM} TEXT")
 
 
 def _retry_busy(step) -> None:
@@ -156,6 +158,7 @@ def record_run(
         db.execute("BEGIN IMMEDIATE")
         db.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
         db.executemany(insert, [[row[name] for name in names] for row in rows])
+        seal_run(db, run_id)
         db.execute("COMMIT")
 
 
@@ -286,24 +289,28 @@ def _load_frame(source: Path):
         frame = _read_csv(source)
     else:
         db_path = database_path(source)
-        # Read-only: reading results never creates, migrates or rewrites a file (not even a non-database
-        # given by mistake); columns added since an older database was written come back empty.
-        db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-        try:
-            check_integrity(db)
-            present = [row[1] for row in db.execute("PRAGMA table_info(results)")]
-            if not present:
-                raise UserError(f"{db_path}: not a results database (no results table); give a sweep's one")
-            names = [name for name in COLUMNS if name in present]
-            frame = pd.read_sql_query(f"SELECT {', '.join(names)} FROM results", db)
-            for name in COLUMNS:
-                if name not in present:
-                    frame[name] = None
-        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
-            raise unusable(db_path, e) from None
-        finally:
-            db.close()
+        names, rows = read_database(db_path)
+        if not names:
+            raise UserError(f"{db_path}: not a results database (no results table); give a sweep's one")
+        frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+        for name in COLUMNS:
+            if name not in names:
+                frame[name] = None  # a column added since the database was written
     return frame
+
+
+def read_database(db_path: Path) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The column names and rows of a results database, every row checked against its checksum
+    (`read_rows`); a damaged or edited database is one UserError that points to the rebuild."""
+    # Read-only: reading results never creates, migrates or rewrites a file (not even a non-database
+    # given by mistake).
+    db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        return read_rows(db)
+    except sqlite3.DatabaseError as e:
+        raise unusable(db_path, e) from None
+    finally:
+        db.close()
 
 
 def _read_csv(path: Path):

@@ -38,7 +38,8 @@ from rewritelab.layout import (
     sweep_run_dir,
 )
 from rewritelab.run import count_steps, read_summary, resolved_dtype
-from rewritelab.store import open_db, record_run
+from rewritelab.store import record_run
+from rewritelab.store.database import read_database
 from rewritelab.sweep.backends import Backend, BackendOptions, backend_named, wants_cuda
 from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, validate_runs
 from rewritelab.sweep.reuse import reuse_runs, run_roots
@@ -208,6 +209,7 @@ def check_sweep(
     configs = validate_runs(runs)
     check_folder(sweep_dir, SWEEP, holds_only_runs_of(runs))
     check_sweep_dir(sweep, sweep_dir)
+    recorded_run_ids(sweep_dir / RESULTS_DB)  # read as `results` reads it: no run goes into a damaged one
     run_roots(reuse)
     return runs, configs
 
@@ -311,8 +313,10 @@ def _manifest(summary_path: Path) -> dict[str, Any] | None:
 
 
 def recorded_run_ids(db_path: Path) -> set[str]:
-    """Run ids that already have rows (a run can finish and be killed before it is recorded)."""
+    """Run ids that already have rows (a run can finish and be killed before it is recorded), from every
+    row checked against its checksum: a damaged or edited database is refused (UserError), never
+    recorded into."""
     if not Path(db_path).exists():
         return set()
-    with open_db(db_path) as db:
-        return {row[0] for row in db.execute("SELECT DISTINCT run_id FROM results")}
+    names, rows = read_database(Path(db_path))
+    return {dict(zip(names, row, strict=True))["run_id"] for row in rows}
