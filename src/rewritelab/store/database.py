@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.io import dumps_json, utc_now
+from rewritelab.io import check_target, dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
+from rewritelab.store.access import connect_read_only
 from rewritelab.store.columns import add_factor_columns, experiment_columns, superseded
 from rewritelab.store.integrity import check_integrity, unusable
 
@@ -100,6 +101,7 @@ def open_db(path: str | os.PathLike) -> sqlite3.Connection:
     the lock instead of failing. `with open_db(p) as db:` commits and closes.
     """
     path = Path(path)
+    check_target(path)  # SQLite would write through a link
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, factory=_Connection, isolation_level=None)
     try:
@@ -288,7 +290,7 @@ def _load_frame(source: Path):
         db_path = database_path(source)
         # Read-only: reading results never creates, migrates or rewrites a file (not even a non-database
         # given by mistake); columns added since an older database was written come back empty.
-        db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        db = connect_read_only(db_path, BUSY_TIMEOUT_S)
         try:
             check_integrity(db)
             present = [row[1] for row in db.execute("PRAGMA table_info(results)")]
