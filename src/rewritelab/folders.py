@@ -14,15 +14,21 @@ replaces only the names that kind writes and leaves a user's own files beside th
 `hold_folder` locks a run or sweep folder while one process writes it (`fcntl.flock` on
 `.rewritelab.lock`, which holds the owner's PID): a second process stops with "in use by PID N" instead
 of interleaving with the first. The OS drops the lock when its process ends, however it ends, so no
-stale lock is ever left to clean up.
+stale lock is ever left to clean up. The lock file is never opened through a link, and the PID is written
+only into a regular file with no other name (never into a file a link makes it share).
+
+The folder itself must be one (`io.check_target`): a symbolic link, a device, FIFO or socket, a name that
+is not UTF-8 or too long is refused before anything is read or written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +36,7 @@ from typing import Any
 import yaml
 
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_dir, atomic_write_json
+from rewritelab.io import SPECIAL, atomic_dir, atomic_write_json, check_target, shown
 from rewritelab.layout import (
     CHECKPOINT,
     DATA_MANIFEST,
@@ -116,6 +122,7 @@ def check_folder(path: str | os.PathLike, kind: str, recognise: Recognise | None
     `recognise` may accept another sign that an unmarked folder is of this kind (a sweep knows its run ids).
     """
     path = Path(path)
+    check_target(path)
     if not path.exists():
         return
     if not path.is_dir():
@@ -155,9 +162,10 @@ def hold_folder(path: str | os.PathLike, kind: str, recognise: Recognise | None 
 @contextlib.contextmanager
 def lock_folder(path: str | os.PathLike, kind: str) -> Iterator[Path]:
     """Hold the exclusive lock of the existing folder `path` for the block; UserError "in use by PID N"
-    when another process holds it."""
+    when another process holds it, and one line when the lock file cannot be ours (a link, a special
+    file, a folder this user may not write)."""
     path = Path(path)
-    fd = os.open(path / FOLDER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open_lock(path / FOLDER_LOCK, kind)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -173,11 +181,53 @@ def lock_folder(path: str | os.PathLike, kind: str) -> Iterator[Path]:
                 f"{path}: cannot lock {FOLDER_LOCK} ({e.strerror}); rewritelab locks each {kind} "
                 "directory against concurrent writers: use a filesystem with flock support"
             ) from None
-        os.ftruncate(fd, 0)
+        os.ftruncate(fd, 0)  # ours now: a regular file of one name, locked (see _open_lock)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path
     finally:
         os.close(fd)  # releases the lock
+
+
+def _open_lock(lock: Path, kind: str) -> int:
+    """The lock file, created if absent and opened without truncating it: never a file behind a link
+    (O_NOFOLLOW) or a special file, and only a regular file with no other name, whose content is then ours
+    to replace. Checked before opening (a device is never opened) and again on the open file (a race)."""
+    with contextlib.suppress(FileNotFoundError):
+        _own_lock(lock, os.lstat(lock))
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(lock, flags, 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # a link made meanwhile
+            _own_lock(lock, os.lstat(lock))
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise UserError(
+            f"{shown(lock)}: cannot open this {kind}'s lock file ({e.strerror.lower()}); rewritelab writes "
+            f"into the {kind} and locks it first: make it writable, or copy it to a place of your own"
+        ) from None
+    try:
+        _own_lock(lock, os.fstat(fd))
+    except UserError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _own_lock(lock: Path, st: os.stat_result) -> None:
+    """Refuse a lock file that is not a regular file with one name."""
+    if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        what = "a symbolic link"
+    elif stat.S_ISREG(st.st_mode):
+        what = "a hard link to another file"
+    else:
+        what = SPECIAL.get(stat.S_IFMT(st.st_mode), "not a regular file")
+    raise UserError(
+        f"{shown(lock)}: {what}, not a lock file rewritelab made; it writes its PID only into its own: "
+        "delete this one, then re-run"
+    )
 
 
 @contextlib.contextmanager

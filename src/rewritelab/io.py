@@ -1,7 +1,9 @@
-"""Atomic file and directory writes.
+"""Atomic file and directory writes, and the targets they may replace.
 
 Every output of rewritelab is written to a temporary sibling and renamed into place, so an interrupted
-process never leaves a half-written file for a later run (or a user) to trust.
+process never leaves a half-written file for a later run (or a user) to trust. What it replaces, or appends
+to, is a regular file or folder only (`check_target`): never a device, FIFO or socket, never whatever a
+symbolic link points to.
 """
 
 from __future__ import annotations
@@ -11,11 +13,85 @@ import datetime as dt
 import fnmatch
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence, Set
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+from rewritelab.errors import UserError
+
+_PATTERN = re.compile(r"[/*?\[]")  # an owned name that is a path into a subfolder or a shell pattern
+NAME_MAX = 255  # bytes in one file name (Linux and macOS file systems)
+TEMP_ROOM = len("..xxxxxxxx.tmp")  # what a temporary sibling (`.NAME.` + 8 random characters + `.tmp`) adds
+SPECIAL = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def shown(path: str | os.PathLike) -> str:
+    """`path` as text for a message: bytes that are not UTF-8 as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def check_target(path: str | os.PathLike) -> None:
+    """Refuse (UserError) a path rewritelab must not write, before any work is done.
+
+    A symbolic link (a write would land wherever it points, or fail when it points nowhere); a device,
+    FIFO or socket (replacing /dev/null breaks the system, opening a FIFO blocks); a name that is not
+    UTF-8 (results record names as text); a name longer than a file system allows, with room for the
+    temporary sibling every write goes through. A missing path is fine if its nearest existing ancestor
+    is a folder.
+    """
+    path = Path(path)
+    text = shown(path)
+    if text != str(path):
+        raise UserError(f"{text}: the name is not valid UTF-8; rewritelab records names as text: rename it")
+    for i, part in enumerate(path.parts, start=1):
+        size, limit = len(os.fsencode(part)), NAME_MAX - (TEMP_ROOM if i == len(path.parts) else 0)
+        if size > limit:
+            raise UserError(
+                f"{text[:60]}…: a name {size} bytes long is too long; file names are at most {NAME_MAX} "
+                f"bytes, and rewritelab needs {TEMP_ROOM} of them for the temporary file it writes first: "
+                f"choose a name of at most {NAME_MAX - TEMP_ROOM} bytes"
+            )
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        _check_ancestor(path, text)
+        return
+    except NotADirectoryError:
+        raise UserError(f"{text}: a part of this path is a file, not a folder; choose another path") from None
+    if stat.S_ISLNK(mode):
+        raise UserError(
+            f"{text}: a symbolic link (to {shown(os.readlink(path))}); rewritelab never writes through a "
+            "link, nor replaces one: give the path it points to, or another path"
+        )
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UserError(
+            f"{text}: {SPECIAL.get(stat.S_IFMT(mode), 'not a regular file')}; rewritelab writes only regular "
+            "files and folders and never replaces anything else: choose another path"
+        )
+
+
+def _check_ancestor(path: Path, text: str) -> None:
+    """The nearest existing ancestor of a missing `path` must be a folder (a dangling link is not)."""
+    for parent in path.parents:
+        if os.path.lexists(parent):
+            if parent.is_dir():
+                return
+            what = "a symbolic link to nothing" if parent.is_symlink() else "not a folder"
+            raise UserError(f"{text}: {shown(parent)} is {what}; choose another path")
+
+
+def _renamed(error: OSError, name: str) -> OSError:
+    """`error` naming `name`, the file the user knows, instead of a temporary one or nothing."""
+    return OSError(error.errno, error.strerror, name) if error.errno is not None else error
 
 
 def _umask() -> int:
@@ -26,11 +102,14 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same directory, fsync, then rename."""
+    """Write `data` to `path` via a temp file in the same directory, fsync, then rename; `path` must be
+    absent or a regular file (`check_target`). An OSError names `path`, not the temp file."""
     path = Path(path)
+    check_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give what open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -38,10 +117,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None:  # a full disk: say which file was being written
-            raise OSError(e.errno, e.strerror, str(path)) from e
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(e, OSError):  # a full disk, a read-only folder: say which file was being written
+            raise _renamed(e, str(path)) from e
         raise
 
 
@@ -62,6 +142,28 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, dumps_json(obj, indent=2, sort_keys=True) + "\n")
 
 
+def open_append(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened to append to (created if absent): a regular file only, never through a link (checked
+    before, and by O_NOFOLLOW and on the open file, against a link or FIFO swapped in meanwhile)."""
+    path = Path(path)
+    check_target(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{shown(path)}: not a regular file; rewritelab appends only to its own files")
+    return os.fdopen(fd, "ab")
+
+
+def append_text(path: str | os.PathLike, text: str) -> None:
+    """Append `text` to `path` (see `open_append`); an OSError (a full disk) names `path`."""
+    try:
+        with open_append(path) as f:
+            f.write(text.encode("utf-8"))
+    except OSError as e:  # from the write or from the close that flushes it
+        raise _renamed(e, str(path)) from e
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, owned: Sequence[str] = ()) -> Iterator[Path]:
     """Yield a fresh temporary directory whose entries land in `path` only if the block succeeds.
@@ -74,19 +176,43 @@ def atomic_dir(path: str | os.PathLike, owned: Sequence[str] = ()) -> Iterator[P
     shell patterns (`hf/*/state.json`): that subfolder is then merged the same way, not swapped whole.
     """
     path = Path(path)
+    for target in (path, *(path / name for name in owned if not _PATTERN.search(name))):
+        check_target(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: give what mkdir() would
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as e:
+        raise _renamed(e, str(path)) from e
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: give what mkdir() would
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _move_in(tmp, path, owned)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed build or rename leaves no temporary folder
+        if isinstance(e, OSError):
+            raise _renamed(e, _landing(e.filename, tmp, path)) from e
         raise
+
+
+def _landing(name: Any, tmp: Path, path: Path) -> str:
+    """Where a file named in an error lands: under `path` for one in the temporary folder `tmp`, `path`
+    itself for none (a full disk while writing it); any other file as it is (an input that was read)."""
+    if name is None:
+        return str(path)
+    name = os.fsdecode(name)
+    inside = name == str(tmp) or name.startswith(str(tmp) + os.sep)
+    return str(path) + name[len(str(tmp)) :] if inside else name
+
+
+def _move_in(tmp: Path, path: Path, owned: Sequence[str]) -> None:
+    """The entries of the finished `tmp` into `path` (see `atomic_dir`)."""
     if path.is_dir() and not any(path.iterdir()):
         path.rmdir()
     if not path.exists():
         os.replace(tmp, path)
         return
+    for name in os.listdir(tmp):
+        check_target(path / name)
     _merge(tmp, path, owned)
     tmp.rmdir()
 
@@ -166,11 +292,16 @@ def _real_dir(path: Path) -> bool:
 
 
 def _replace_entry(source: Path, target: Path) -> None:
-    """Move `source` onto `target`: a file in one rename, a directory swapped in two."""
+    """Move `source` onto `target`: a file in one rename, a directory swapped in two (the old one put
+    back if the second fails)."""
     if target.is_dir() and not target.is_symlink():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)
-        os.replace(source, target)
+        try:
+            os.replace(source, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         if source.is_dir() and (target.exists() or target.is_symlink()):

@@ -1,5 +1,6 @@
 """Fixtures of the fault-injection battery: a user's folder whose files must survive byte for byte, a
-snapshot of a folder to compare, and another process holding a folder's lock."""
+snapshot of a folder to compare, another process holding a folder's lock, a command that must be refused
+in one line, and a run, sweep and dataset written once to copy."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rewritelab.cli import main
 from rewritelab.config import load_yaml
 from support import TINY
 
@@ -95,3 +97,34 @@ def sweep_file(tmp_path) -> Path:
     raw = {"description": "one tiny run", "base": base, "grid": [{"data.num_rules": [2]}], "seeds": [0]}
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def refuses(capsys) -> Callable[..., str]:
+    """Run the CLI: it must end with exit 2 and one line on stderr holding every needle; returns the line."""
+
+    def check(argv: list, *needles: str) -> str:
+        capsys.readouterr()
+        assert main([str(a) for a in argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("rewritelab: error: "), err
+        assert all(needle in err for needle in needles), err
+        return err
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def outputs(tmp_path_factory) -> Path:
+    """Written once: a tiny trained run (`run`), its one-run sweep (`sweep`, from `tiny-sweep.yaml`) and a
+    dataset (`data`); tests copy what they change."""
+    root = tmp_path_factory.mktemp("outputs")
+    base = load_yaml(TINY)
+    base["train"].update(max_steps=2, eval_every=0)
+    raw = {"description": "one tiny run", "base": base, "grid": [{"data.num_rules": [2]}], "seeds": [0]}
+    (root / "tiny-sweep.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    short = ["--set", "train.max_steps=2", "--set", "train.eval_every=0", "--progress", "none"]
+    assert main(["train", str(TINY), "--out", str(root / "run"), *short]) == 0
+    assert main(["sweep", str(root / "tiny-sweep.yaml"), "--out", str(root / "sweep")]) == 0
+    assert main(["generate", str(TINY), "--out", str(root / "data")]) == 0
+    return root

@@ -1,7 +1,8 @@
 """The `rewritelab` command line: a thin layer that parses, validates and calls the library.
 
 Each subcommand lives in its own module of this package and exposes `register(subparsers)`, which adds
-its parser and sets `func(args) -> int | None`. Adding a command is adding one module.
+its parser and sets `func(args) -> int | None` (and `resumes=True` when re-running it resumes where it
+stopped, which the message for a full disk or memory then says). Adding a command is adding one module.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pkgutil
 import sys
 
 from rewritelab import __version__
-from rewritelab.errors import UserError, exhausted
+from rewritelab.errors import UserError, denied, exhausted
 
 PROG = "rewritelab"
 
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except (MemoryError, OSError, RuntimeError) as e:
-        message = exhausted(e)  # memory or disk space ran out: say which, and what to do
+        # Memory or disk space ran out, or the system refused a file: say which, and what to do.
+        message = exhausted(e, resumes=getattr(args, "resumes", False)) or denied(e)
         if message is None:
             raise
         print(f"{PROG}: error: {message}", file=sys.stderr)

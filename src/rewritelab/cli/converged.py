@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from rewritelab.convergence import ACC_DELTA_MAX, LOSS_DROP_MAX, TAIL, run_convergence
 from rewritelab.errors import UserError
+from rewritelab.io import check_target
 from rewritelab.layout import METRICS, RUNS_DIR
 from rewritelab.store import natural_key
 
@@ -66,6 +67,7 @@ def _rerun_source(dirs: list[str], path: Path) -> str:
     """The one sweep directory --rerun reads, checked before anything is judged or printed."""
     if len(dirs) != 1:
         raise UserError(f"--rerun takes one sweep directory, got {len(dirs)} directories")
+    check_target(path)
     if path.exists():
         raise UserError(f"{path} exists; --rerun writes a new file and never replaces one")
     return dirs[0]

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--out", metavar="DIR", help="the sweep directory (default: runs/PRESET)")
     add_run_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, resumes=True)  # re-running it resumes: said when memory or disk runs out
 
 
 def run(args: argparse.Namespace) -> int:

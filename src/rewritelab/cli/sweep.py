@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         "process writes it",
     )
     add_run_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, resumes=True)  # re-running it resumes: said when memory or disk runs out
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

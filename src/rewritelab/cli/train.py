@@ -47,7 +47,7 @@ def register(subparsers) -> None:
         help="final evaluation on a fixed random subset of at most N examples per test split "
         "(same as --set train.test_examples=N; default: all)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, resumes=True)  # re-running it resumes: said when memory or disk runs out
 
 
 def read_run_config_file(path: str) -> dict:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from rewritelab.config import describe_differences, differences, dump_yaml, load_yaml, to_dict
 from rewritelab.data import MANIFEST_CHECKSUM, Dataset, generate_dataset, load_dataset
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_write_json, atomic_write_text, dumps_json, read_json
+from rewritelab.io import append_text, atomic_write_json, atomic_write_text, dumps_json, read_json
 from rewritelab.layout import (
     DATA_MANIFEST,
     DATASET_MANIFEST,
@@ -216,7 +216,6 @@ class MetricsLog:
 
     def write(self, record: dict[str, Any]) -> None:
         if self.enabled:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(dumps_json(record) + "\n")
+            append_text(self.path, dumps_json(record) + "\n")  # a full disk names the file
             for sink in _SINKS.get(self.path.resolve(), ()):
                 sink(record)

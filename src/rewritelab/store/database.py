@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.io import dumps_json, utc_now
+from rewritelab.io import check_target, dumps_json, utc_now
 from rewritelab.layout import RESULTS_DB
+from rewritelab.store.access import connect_read_only
 from rewritelab.store.columns import add_factor_columns, experiment_columns, superseded
 from rewritelab.store.integrity import CHECKSUM, check_integrity, read_rows, seal_run, unusable
 
@@ -100,6 +101,7 @@ def open_db(path: str | os.PathLike) -> sqlite3.Connection:
     the lock instead of failing. `with open_db(p) as db:` commits and closes.
     """
     path = Path(path)
+    check_target(path)  # SQLite would write through a link
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, factory=_Connection, isolation_level=None)
     try:
@@ -303,8 +305,8 @@ def read_database(db_path: Path) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The column names and rows of a results database, every row checked against its checksum
     (`read_rows`); a damaged or edited database is one UserError that points to the rebuild."""
     # Read-only: reading results never creates, migrates or rewrites a file (not even a non-database
-    # given by mistake).
-    db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    # given by mistake), and a healthy database on a read-only mount is read where it lies.
+    db = connect_read_only(db_path, BUSY_TIMEOUT_S)
     try:
         return read_rows(db)
     except sqlite3.DatabaseError as e:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.io import atomic_write_bytes, atomic_write_text
+from rewritelab.io import atomic_write_bytes, atomic_write_text, check_target
 from rewritelab.store.database import factor_names, load_results
 
 FORMATS = ("markdown", "csv", "parquet")
@@ -25,8 +25,10 @@ EXPORT_HEADS = (b"run_id,", b"| run ", b"| condition ", b"PAR1")
 
 def check_export_path(out: str | os.PathLike) -> None:
     """Refuse an `--out` that is a directory, or a file other than an empty one or an earlier export (a
-    results database, a user's notes): writing there would destroy what it holds."""
+    results database, a user's notes): writing there would destroy what it holds. A link, a device, FIFO
+    or socket is refused unread (`check_target`)."""
     out = Path(out)
+    check_target(out)
     if out.is_dir():
         raise UserError(f"--out {out}: is a directory; give a file path, e.g. {out / 'results.csv'}")
     if out.exists():

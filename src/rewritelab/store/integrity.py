@@ -20,6 +20,7 @@ from typing import Any
 
 from rewritelab.errors import UserError
 from rewritelab.layout import RESULTS_DB
+from rewritelab.store.access import not_the_file
 
 CHECKSUM = "row_sha256"  # the column holding each row's checksum; not a result, so never exported
 
@@ -101,9 +102,13 @@ def _select(names: Sequence[str]) -> str:
     return ", ".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
-def unusable(path: Path, error: BaseException) -> UserError:
+def unusable(path: Path, error: BaseException) -> Exception:
     """One line for a database SQLite cannot use: its last word on why (never a whole SQL statement, as
-    pandas adds), and the rebuild when the file is a sweep's results.sqlite."""
+    pandas adds), and the rebuild when the file is a sweep's results.sqlite; or, when the disk is full or
+    access denied (`access.not_the_file`), what ran out or was denied, and no rebuild."""
+    environment = not_the_file(path, error.__cause__ or error)
+    if environment is not None:
+        return environment
     reason = str(error.__cause__ or error).strip().splitlines()[-1][:200]
     fix = (
         f"rebuild it from the runs' summary.json files with `rewritelab results {path.parent} --rebuild`"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rewritelab.errors import UserError
-from rewritelab.io import read_json
+from rewritelab.io import open_append, read_json
 from rewritelab.layout import LOGS_DIR, RUN_CONFIG, SUMMARY, sweep_run_dir
 from rewritelab.sweep.backends import (
     BackendOptions,
@@ -83,7 +83,7 @@ class LocalBackend:
             "--set",
             f"train.threads={self.threads}",
         ]
-        with open(log_path, "ab") as log:  # a resumed run appends: the log keeps the whole story
+        with open_append(log_path) as log:  # a resumed run appends: the log keeps the whole story
             with self._lock:  # started under the lock, so a stopping sweep never misses a process
                 if self._stopping:
                     return Outcome(run, None, "not started: the sweep was stopped")
