@@ -68,19 +68,15 @@ def test_the_first_run_of_every_preset_trains_two_steps(name, tmp_path):
     assert {"test_seen", "test_unseen"} <= set(summary["accuracy"])
 
 
-def e6_cpu_or_skip() -> dict:
+def test_e6_cpu_with_dtype_auto_trains_two_steps_on_a_cpu_without_native_bf16(tmp_path):
+    """On an AVX2-only CPU (emulated) a bf16 matmul measures slower than fp32, so `dtype: auto` runs the
+    frozen base in fp32 (recorded in config.yaml), and the run trains."""
     config = smoke_config("e6-cpu")
     assert config["train"]["dtype"] == "auto"
     if why := unavailable(build_run_config(config)):
         pytest.skip(f"e6-cpu: {why}")
-    return config
-
-
-def test_e6_cpu_with_dtype_auto_trains_two_steps_on_a_cpu_without_native_bf16(tmp_path):
-    """On an AVX2-only CPU (emulated) a bf16 matmul measures slower than fp32, so `dtype: auto` runs the
-    frozen base in fp32 (recorded in config.yaml), and the run trains."""
     path = tmp_path / "e6-cpu.yaml"
-    path.write_text(yaml.safe_dump(e6_cpu_or_skip()))
+    path.write_text(yaml.safe_dump(config))
     env = {
         **os.environ,
         **AVX2,
