@@ -14,3 +14,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def model_cache(tmp_path_factory):
+    """GGUF models de-quantized by the tests (`rewritelab.lm.dequant`) go to a folder of the session, not
+    to the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REWRITELAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield

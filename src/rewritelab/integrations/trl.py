@@ -27,9 +27,9 @@ def lora_config(model: Any, rank: int = 8, alpha: float = 16.0, dropout: float =
 
 
 def trainable_model(model: Any) -> Any:
-    """A model as TRL's trainers accept it. `rewritelab.lm.load_model` reads a GGUF file (the built-in
-    SmolLM2) de-quantized to float32, but transformers still marks it GGUF-quantized and refuses to train
-    it: the same weights go into a plain model of the same config."""
+    """A model as TRL's trainers accept it. A model transformers read from a GGUF file itself stays marked
+    GGUF-quantized, and TRL refuses to train it: the same weights go into a plain model of the same config.
+    (`rewritelab.lm.load_model` reads a GGUF file's de-quantized copy, a plain model already.)"""
     import copy
 
     import torch

@@ -137,15 +137,38 @@ def answer_logits(model: Any, batch: Batch) -> torch.Tensor:
     return lm.get_output_embeddings()(hidden[batch.rows, batch.cols])
 
 
+HEAD_TOLERANCE = 1e-4  # atol and rtol of `check_head`: float32 rounding of a head (~1e-6), with margin
+
+
 @torch.no_grad()
 def check_head(model: Any, batch: Batch) -> None:
     """Refuse an architecture whose logits are more than head(backbone(x)) (a logit scale or soft cap
-    that `answer_logits` would skip), by comparing with the model's own forward once."""
-    full = model(input_ids=batch.x, attention_mask=batch.attention).logits[batch.rows, batch.cols]
-    ours = answer_logits(model, batch)
-    if not torch.allclose(full.float(), ours.float(), atol=1e-4, rtol=1e-4):
+    that `answer_logits` would skip), by comparing with the model's own forward once.
+
+    Both heads run in float32 on the hidden states the base computed (a forward hook swaps the head's
+    output for an fp32 one): a bf16 head rounds each logit to 8 bits, and a CPU's bf16 kernels may round
+    the head over every position and the one over answer rows differently (an Intel Xeon did), so only in
+    fp32 does the tolerance separate rounding (~1e-6) from a scale or cap, whatever the base's dtype."""
+    handle = causal_lm(model).get_output_embeddings().register_forward_hook(_float32_head)
+    try:
+        full = model(input_ids=batch.x, attention_mask=batch.attention).logits[batch.rows, batch.cols]
+        ours = answer_logits(model, batch)
+    finally:
+        handle.remove()
+    if not torch.allclose(full.float(), ours, atol=HEAD_TOLERANCE, rtol=HEAD_TOLERANCE):
         kind = causal_lm(model).config.model_type
         raise UserError(
             f"lm.model: the {kind} architecture computes its logits in a way rewritelab "
             "does not reproduce (a logit scale or cap); it is not supported"
         )
+
+
+def _float32_head(
+    head: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+) -> torch.Tensor:
+    """A forward hook: the head's output recomputed in float32 from its input (what the model does with
+    it afterwards, a scale or a cap, still runs)."""
+    bias = getattr(head, "bias", None)
+    return torch.nn.functional.linear(
+        inputs[0].float(), head.weight.float(), None if bias is None else bias.float()
+    )

@@ -13,6 +13,7 @@ import torch
 
 from rewritelab.errors import UserError
 from rewritelab.lm.config import LMConfig, LoraSettings
+from rewritelab.lm.dequant import dequantized
 
 INSTALL = "pip install 'rewritelab[lm]'"
 # Models shipped inside Python packages: name -> (package, file). Found through the installed package.
@@ -60,12 +61,27 @@ def model_source(cfg: LMConfig) -> tuple[str, str | None]:
     raise UserError(f"lm.model: {cfg.model}: no such directory; give a model directory, a hub id or {known}")
 
 
+def readable_source(cfg: LMConfig, transformers: Any) -> str:
+    """What `from_pretrained` reads: a model directory or hub id, or for a GGUF file (a built-in model's
+    included) its de-quantized copy (`dequant.dequantized`), so no run computes on packed weights."""
+    source, gguf = model_source(cfg)
+    if gguf is None:
+        return source
+    path = Path(source) / gguf
+    if not path.is_file():  # a hub id: the file comes through transformers' own download cache
+        try:
+            path = Path(transformers.utils.cached_file(source, gguf))
+        except OSError as e:
+            raise UserError(f"lm.model: cannot fetch {gguf} from {source} ({_first_line(e)})") from None
+    return str(dequantized(path, transformers))
+
+
 def load_tokenizer(cfg: LMConfig) -> Any:
     """The model's tokenizer; a model without one is a UserError (its prompts could not be written)."""
     transformers = require("transformers")
-    source, gguf = model_source(cfg)
+    source = readable_source(cfg, transformers)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, gguf_file=gguf)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UserError(
             f"lm.model: {source} has no usable tokenizer ({_first_line(e)}); save the tokenizer with "
@@ -82,15 +98,13 @@ def load_tokenizer(cfg: LMConfig) -> Any:
 
 
 def load_model(cfg: LMConfig, device: torch.device, dtype: str = "float32") -> Any:
-    """The pretrained causal LM, frozen, on `device`, its weights in `dtype` (GGUF files are de-quantized):
-    a frozen base needs no fp32 master copy, so bf16 halves its memory and runs bf16 matmuls; peft keeps
-    the LoRA adapter in fp32 (`autocast_adapter_dtype`)."""
+    """The pretrained causal LM, frozen, on `device`, every weight in `dtype` (a GGUF file's de-quantized
+    copy, `readable_source`): a frozen base needs no fp32 master copy, so bf16 halves its memory and runs
+    bf16 matmuls; peft keeps the LoRA adapter in fp32 (`autocast_adapter_dtype`)."""
     transformers = require("transformers")
-    source, gguf = model_source(cfg)
+    source = readable_source(cfg, transformers)
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            source, gguf_file=gguf, dtype=getattr(torch, dtype)
-        )
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UserError(f"lm.model: cannot load a causal LM from {source} ({_first_line(e)})") from None
     model.requires_grad_(False)
