@@ -34,6 +34,7 @@ from rewritelab.layout import (
     RULES_FILE,
     SFT_DIR,
     SPLITS,
+    VALIDATION,
     VERL_DIR,
     split_file,
 )
@@ -42,7 +43,7 @@ _WRITE_CHUNK = 1 << 16  # JSONL lines joined per write
 # Every name a dataset directory may hold, manifest.json last: regenerating a dataset replaces (or
 # deletes) these and no other file.
 DATASET_NAMES = (
-    *(split_file(name) for name in PROGRAM_SPLITS),
+    *(split_file(name) for name in (*PROGRAM_SPLITS, VALIDATION)),
     RULES_FILE,
     HF_DIR,
     SFT_DIR,
@@ -204,9 +205,14 @@ def load_dataset(data_dir: str | Path) -> Dataset:
             f"{manifest_path}: edited after it was written (its checksum no longer matches its content); "
             "regenerate the dataset with `rewritelab generate` instead of editing the manifest"
         )
+    if isinstance(spec_data, dict) and "validation_rules" not in spec_data:
+        spec_data = {**spec_data, "validation_rules": 0}  # written before validation splits: it has none
     spec = from_dict(DatasetSpec, spec_data, f"{manifest_path}: data")
     programs = spec.programs is not None
-    names = [name for name in PROGRAM_SPLITS if name in manifest.get("splits", {})] if programs else SPLITS
+    written = manifest.get("splits", {})
+    names = [name for name in PROGRAM_SPLITS if name in written] if programs else list(SPLITS)
+    if spec.validation_rules:
+        names.insert(1, VALIDATION)  # after train, as written
     tables = {}
     for name in [*(split_file(split) for split in names), RULES_FILE]:
         tables[name] = _read_jsonl(root / name, files.get(name, {}).get("sha256"))
@@ -227,6 +233,13 @@ def _check_counts(spec: DatasetSpec, rule_splits: list[str], train_examples: int
     checks = (
         ("num_rules", spec.num_rules, rule_splits.count("train"), "training rules", RULES_FILE),
         ("test_rules", spec.test_rules, rule_splits.count("heldout"), "held-out rules", RULES_FILE),
+        (
+            "validation_rules",
+            spec.validation_rules,
+            rule_splits.count(VALIDATION),
+            "validation rules",
+            RULES_FILE,
+        ),
         (budget, spec.train_examples, train_examples, "training examples", split_file("train")),
     )
     for name, stated, actual, noun, file in checks:
