@@ -351,6 +351,7 @@ def lm_config(model: Path, **train) -> dict:
         "data": {
             "alphabet": "abcd", "input_len": 4, "pattern_len": 2, "replacement_len": 1, "num_rules": 2,
             "budget": 256, "test_rules": 2, "test_examples_per_rule": 16, "seed": 0,
+            "validation_rules": 4, "validation_examples_per_rule": 8,  # what 16 patterns leave room for
         },
         "lm": {"model": str(model), "template": "plain",
                "lora": {"rank": 16, "alpha": 32, "target_modules": None}},

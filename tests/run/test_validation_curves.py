@@ -9,6 +9,7 @@ import signal
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -21,6 +22,7 @@ from rewritelab.kinds import build_run_config
 from rewritelab.run import TrainingInterrupted, check_data_manifest, load_run_config, train_run
 from rewritelab.run import train as train_loop
 from rewritelab.run.rundir import as_recorded
+from rewritelab.run.schedule import curve_sets
 from support import TINY
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -52,15 +54,26 @@ def test_every_curve_point_scores_the_validation_split_under_its_own_key(run):
     assert not (run_dir / "predictions" / "validation.jsonl").exists()
 
 
-def test_the_curve_scores_the_whole_validation_split_as_greedy_decoding_does(run, capsys):
-    """Its last point is the final evaluation's exact match on all 1,000 validation examples (asked by
-    name), not a subset of `eval_examples` (64 here)."""
+def test_the_curve_scores_the_whole_validation_split_and_test_subsets():
+    """All 1,000 validation examples (the data's sizes decide), `eval_examples` of each test split."""
+    encoded = {
+        name: np.zeros(n) for name, n in (("validation", 1000), ("test_seen", 100), ("test_unseen", 30))
+    }
+    sets = curve_sets(encoded, 64)
+    assert list(sets) == ["validation", "test_seen", "test_unseen"]
+    assert sets["validation"].tolist() == list(range(1000))
+    assert len(sets["test_seen"]) == 64 and len(sets["test_unseen"]) == 30
+    assert list(curve_sets({"test_seen": np.zeros(9), "test_unseen": np.zeros(9)}, 64)) == [
+        "test_seen",
+        "test_unseen",
+    ]
+
+
+def test_the_validation_split_is_scored_at_the_end_only_when_asked_by_name(run, capsys):
     run_dir, _ = run
     assert main(["evaluate", str(run_dir), "--split", "validation", "--progress", "none"]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["n"]["validation"] == 1000
-    assert summary["accuracy"]["validation"] == evals(run_dir)[-1]["accuracy"]["validation"]
-    assert "validation" in capsys.readouterr().out
+    assert summary["n"]["validation"] == 1000 and "validation" in capsys.readouterr().out
 
 
 def age(run_dir: Path) -> None:
