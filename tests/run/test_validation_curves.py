@@ -54,6 +54,20 @@ def test_every_curve_point_scores_the_validation_split_under_its_own_key(run):
     assert not (run_dir / "predictions" / "validation.jsonl").exists()
 
 
+def test_the_validation_split_changes_nothing_a_run_learns(run, tmp_path):
+    """Same weights, test curves and scores as the run without one: scoring it draws no random number
+    and it leaves the data order and the model's sizes alone."""
+    run_dir, summary = run
+    alone = train_run(tiny("data.validation_rules=0"), tmp_path / "alone", progress="none")
+    assert alone["accuracy"] == summary["accuracy"] and alone["train"]["tokens"] == summary["train"]["tokens"]
+    a, b = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (run_dir, tmp_path / "alone"))
+    assert a["block_size"] == b["block_size"] and all(
+        torch.equal(a["model"][k], b["model"][k]) for k in a["model"]
+    )
+    with_it = [{k: v for k, v in p["accuracy"].items() if k != "validation"} for p in evals(run_dir)]
+    assert with_it == [p["accuracy"] for p in evals(tmp_path / "alone")]
+
+
 def test_the_curve_scores_the_whole_validation_split_and_test_subsets():
     """All 1,000 validation examples (the data's sizes decide), `eval_examples` of each test split."""
     encoded = {
