@@ -4,10 +4,10 @@ Program pools are sampled in this order, each excluding what came before: the st
 patterns are then banned from training programs), the held-out pool (programs different from every
 other), the training pool, then the validation pool (programs different from all of those, none using a
 reserved pattern, drawn from streams after the others so the other pools and splits keep their bytes);
-`program_sampling` draws them and their examples. The out-of-distribution
-splits run the held-out programs on longer executions (`test_steps`) or longer inputs
-(`test_input_len`); a program that cannot produce such examples within its attempts is left out of that
-split (the manifest records how many took part).
+`program_sampling` draws them and their examples. The out-of-distribution splits run the held-out
+programs on longer executions (`test_steps`) or longer inputs (`test_input_len`); a program that cannot
+produce such examples within its attempts is left out of that split (the manifest records how many took
+part).
 """
 
 from __future__ import annotations
