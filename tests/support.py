@@ -351,6 +351,7 @@ def lm_config(model: Path, **train) -> dict:
         "data": {
             "alphabet": "abcd", "input_len": 4, "pattern_len": 2, "replacement_len": 1, "num_rules": 2,
             "budget": 256, "test_rules": 2, "test_examples_per_rule": 16, "seed": 0,
+            "validation_rules": 4, "validation_examples_per_rule": 8,  # what 16 patterns leave room for
         },
         "lm": {"model": str(model), "template": "plain",
                "lora": {"rank": 16, "alpha": 32, "target_modules": None}},
@@ -415,5 +416,6 @@ class Page(HTMLParser):
 MICRO_DATA = {
     "alphabet": "abc", "input_len": 6, "pattern_len": 2, "replacement_len": 1, "num_rules": 4, "budget": 400,
     "test_rules": 4, "test_examples_per_rule": 4,
+    "validation_rules": 0,  # 9 patterns leave none to spare (and micro sweeps draw no curves)
 }  # fmt: skip
 MICRO_MODEL = {"n_layer": 1, "n_head": 1, "d_model": 16}

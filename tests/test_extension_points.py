@@ -47,7 +47,7 @@ from rewritelab.sweep import (
 
 BASE = {
     "data": {"alphabet": "abcd", "input_len": 5, "pattern_len": 3, "replacement_len": 2, "num_rules": 3,
-             "budget": 60, "test_rules": 2, "test_examples_per_rule": 4},
+             "budget": 60, "test_rules": 2, "test_examples_per_rule": 4, "validation_rules": 8},
     "model": {"n_layer": 1, "n_head": 1, "d_model": 8},
     "train": {"batch_size": 16, "max_steps": 3, "warmup_steps": 1, "eval_every": 0, "device": "cpu",
               "threads": 1, "progress": "none"},

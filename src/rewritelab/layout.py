@@ -13,9 +13,12 @@ from pathlib import Path
 FOLDER_MARKER = ".rewritelab.json"  # {"kind": "run"}: which kind of output the folder holds
 FOLDER_LOCK = ".rewritelab.lock"  # flock'ed by the process writing a run or sweep folder; holds its PID
 
-# Dataset splits, in the order they are generated and written.
+# Dataset splits: those every dataset holds, in the order they are generated and written.
 SPLITS = ("train", "test_seen", "test_unseen")
 EVAL_SPLITS = ("test_seen", "test_unseen")
+# Held-out rules (programs) of their own, disjoint from training and test_unseen (`data.validation_rules`):
+# the learning curves' decision split. Written after train; datasets made before it existed have none.
+VALIDATION = "validation"
 # Program datasets (docs/markov.md) add a stricter held-out split and two out-of-distribution ones.
 PROGRAM_SPLITS = (*SPLITS, "test_unseen_strict", "test_ood_steps", "test_ood_length")
 
@@ -30,7 +33,7 @@ VERL_DIR = "verl"  # `generate --format verl`: VERL_DIR/SPLIT.parquet
 LM_EVAL_DIR = "lm_eval"  # `generate --format lm-eval`: the lm-evaluation-harness task folder
 LM_EVAL_MODULE = "tasks"  # LM_EVAL_DIR/tasks.py: the tasks' hooks, reading LM_EVAL_DIR/SPLIT.jsonl
 LM_EVAL_TAG = "rewritelab"  # LM_EVAL_DIR/rewritelab_SPLIT.yaml: one task per test split, tagged this
-DATA_FILES = (*(f"{name}.jsonl" for name in SPLITS), RULES_FILE)
+DATA_FILES = (*(f"{name}.jsonl" for name in (*SPLITS, VALIDATION)), RULES_FILE)
 
 
 def split_file(split: str) -> str:

@@ -77,15 +77,28 @@ def check_dataset(ds: Dataset, data: dict) -> None:  # noqa: C901 - one block pe
     # Rule pools: distinct rules, the right sizes, held-out patterns never training patterns.
     train_patterns = {p for p, s in zip(rules.pattern, rules.split, strict=True) if s == "train"}
     heldout_patterns = {p for p, s in zip(rules.pattern, rules.split, strict=True) if s == "heldout"}
-    assert len(train_ids) == spec.num_rules and len(rules) == spec.num_rules + spec.test_rules
+    val_patterns = {p for p, s in zip(rules.pattern, rules.split, strict=True) if s == "validation"}
+    pools = spec.num_rules + spec.test_rules + spec.validation_rules
+    assert len(train_ids) == spec.num_rules and len(rules) == pools
     assert len(set(zip(rules.pattern, rules.replacement, strict=True))) == len(rules)
     assert not train_patterns & heldout_patterns
-    assert ds.manifest["disjointness"]["heldout_patterns_in_train"] == 0
+    assert not val_patterns & (train_patterns | heldout_patterns)
+    disjointness = ds.manifest["disjointness"]
+    assert disjointness["heldout_patterns_in_train"] == 0
+    if spec.validation_rules:
+        assert (
+            disjointness["validation_patterns_in_train"]
+            == disjointness["validation_patterns_in_heldout"]
+            == 0
+        )
+        assert disjointness["validation_rules"] == spec.validation_rules
+    else:
+        assert "validation" not in ds.splits and not any(k.startswith("validation") for k in disjointness)
     assert sum(counts[i] for i in train_ids) == spec.train_examples
 
     for name, split in ds.splits.items():
         allowed = occ_train if name == "train" else occ_test
-        space = test_space if name == "test_unseen" else train_space
+        space = test_space if name in ("test_unseen", "validation") else train_space
         rule_of = {}
         for row in split.rows():
             p, r, x = row["pattern"], row["replacement"], row["input"]
@@ -113,6 +126,13 @@ def check_dataset(ds: Dataset, data: dict) -> None:  # noqa: C901 - one block pe
     assert len(unseen) == spec.test_rules * spec.test_examples_per_rule
     assert not set(unseen.rule_id.tolist()) & train_ids
     assert not set(unseen.pattern) & set(train.pattern)
+    if spec.validation_rules:
+        validation = ds.splits["validation"]
+        assert len(validation) == spec.validation_rules * spec.validation_examples_per_rule
+        assert Counter(validation.rule_id.tolist()) == {
+            i: spec.validation_examples_per_rule for i in range(pools - spec.validation_rules, pools)
+        }
+        assert not set(validation.train_count.tolist()) - {0}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -175,6 +195,9 @@ def small_specs(draw):
     near_capacity = draw(st.booleans()) and room <= 40
     if near_capacity:
         num_rules = room
+    # Validation rules need patterns of their own: each other rule takes at most one of the test family's.
+    free = (test_space - test_rules - num_rules) * replacements
+    validation_rules = draw(st.integers(0, max(0, min(3, free))))
     data = dict(
         alphabet=alphabet,
         input_len=input_len,
@@ -190,6 +213,8 @@ def small_specs(draw):
         test_occurrences=test_occurrences,
         test_rules=test_rules,
         test_examples_per_rule=draw(st.integers(1, 4)),
+        validation_rules=validation_rules,
+        validation_examples_per_rule=draw(st.integers(1, 3)),
         seed=draw(st.integers(0, 2**31)),
     )
     if draw(st.booleans()):
@@ -223,6 +248,7 @@ def test_disjointness_at_full_capacity(seed, test_rules, pattern_len):
         examples_per_rule=2,
         test_rules=test_rules,
         test_examples_per_rule=2,
+        validation_rules=0,  # no room left
         seed=seed,
     )
     check_dataset(generate_dataset(spec_of(**data)), data)
@@ -232,7 +258,15 @@ def test_exact_capacity_is_checked_after_the_heldout_rules_are_drawn():
     """2 patterns × 2 replacements: 2 held-out rules leave 2 or 0 training rules, depending on the draw."""
     outcomes = set()
     for seed in range(30):
-        data = dict(alphabet="ab", input_len=4, pattern_len=1, replacement_len=1, num_rules=2, budget=4)
+        data = dict(
+            alphabet="ab",
+            input_len=4,
+            pattern_len=1,
+            replacement_len=1,
+            num_rules=2,
+            budget=4,
+            validation_rules=0,
+        )
         try:
             check_dataset(
                 generate_dataset(spec_of(**data, test_rules=2, seed=seed)), data | {"test_rules": 2}
@@ -406,7 +440,7 @@ def test_rules_file_lists_every_rule(tmp_path):
     ds = generate_dataset(spec_of(**SMALL, rule_distribution="powerlaw", alpha=0.05))
     write_dataset(ds, tmp_path / "d")
     rules = [json.loads(line) for line in (tmp_path / "d" / "rules.jsonl").read_text().splitlines()]
-    assert len(rules) == 70 and Counter(r["split"] for r in rules) == {"train": 50, "heldout": 20}
+    assert Counter(r["split"] for r in rules) == {"train": 50, "heldout": 20, "validation": 200}
     assert any(r["train_count"] == 0 for r in rules if r["split"] == "train")  # skewed: some rules unused
     assert sum(r["train_count"] for r in rules) == 1000
 
@@ -446,6 +480,6 @@ def test_hf_export_loads_with_datasets(tmp_path):
     ds = generate_dataset(spec_of(**SMALL, noop_frac=0.1))
     write_dataset(ds, tmp_path / "d", hf=True)
     hf = datasets.load_from_disk(str(tmp_path / "d" / "hf"))
-    assert set(hf) == {"train", "test_seen", "test_unseen"}
+    assert set(hf) == {"train", "validation", "test_seen", "test_unseen"}  # HF's name for it
     assert hf["train"].num_rows == 1000
     assert hf["test_unseen"][3] == list(ds.splits["test_unseen"].rows())[3]

@@ -134,6 +134,12 @@ BAD_DATA = [
     ({"family": "spiral"}, "data.family"),
     ({"family": {"name": "mirrored", "block_len": 1}}, "data.family.block_len"),
     ({"seed": -1}, "data.seed"),
+    ({"validation_rules": -1}, "data.validation_rules"),
+    ({"validation_examples_per_rule": 0}, "data.validation_examples_per_rule"),
+    (
+        {"alphabet": "ab", "pattern_len": 2, "replacement_len": 1, "num_rules": 4, "test_rules": 2},
+        "data.validation_rules",
+    ),
     # Possible in principle but not with these lengths: 'aa' 4 times in 8 characters (it would be 7 times).
     (
         {
@@ -143,6 +149,7 @@ BAD_DATA = [
             "occurrences": 4,
             "num_rules": 8,
             "test_rules": 1,
+            "validation_rules": 0,
         },
         "data.occurrences",
     ),

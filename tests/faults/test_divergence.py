@@ -91,6 +91,7 @@ def test_a_diverging_lora_run_stops_the_same_way(tmp_path, capsys, one_thread):
                     "budget": 64,
                     "test_rules": 2,
                     "test_examples_per_rule": 4,
+                    "validation_rules": 4,  # what 16 patterns leave room for
                 },
                 "lm": {"model": str(model), "template": "plain"},
                 "train": {

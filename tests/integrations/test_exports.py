@@ -39,7 +39,7 @@ def test_verl_parquet_reads_back_with_prompt_ground_truth_and_extra_info(tmp_pat
             truth = row["reward_model"]["ground_truth"]
             assert row["reward_model"]["style"] == "rule" and truth == " ".join(y.translate(table))
             assert row["extra_info"]["split"] == name and row["extra_info"]["heldout"] == (
-                name == "test_unseen"
+                name in ("test_unseen", "validation")
             )
             assert compute_score(row["data_source"], truth, truth, row["extra_info"]) == 1.0
             assert compute_score(row["data_source"], y + "x", truth, row["extra_info"]) == 0.0

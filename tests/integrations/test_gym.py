@@ -58,6 +58,18 @@ def test_heldout_instructions_never_reach_training():
     assert not train_patterns & {e["metadata"]["pattern"] for e in dataset(split="test_unseen")}
 
 
+def test_the_validation_split_draws_only_validation_instructions():
+    full = generate_dataset(from_dict(DatasetSpec, DATA, "data")).rules
+    pools = {name: {int(i) for i, s in zip(full.rule_id, full.split, strict=True) if s == name} for name in
+             ("train", "heldout", "validation")}  # fmt: skip
+    rows = list(dataset(split="validation", size=600))
+    assert {e["metadata"]["rule_id"] for e in rows} <= pools["validation"]
+    assert all(e["metadata"]["heldout"] and e["metadata"]["split"] == "validation" for e in rows)
+    assert not pools["validation"] & (pools["train"] | pools["heldout"])
+    with pytest.raises(UserError, match="validation needs data.validation_rules > 0"):
+        dataset(split="validation", data={**DATA, "validation_rules": 0})
+
+
 def test_program_splits_carry_k_and_steps():
     strict = list(dataset(split="test_unseen_strict", size=40, data=PROGRAMS))
     train = list(dataset(size=100, data=PROGRAMS))

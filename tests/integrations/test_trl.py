@@ -22,7 +22,8 @@ trl = pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 DATA = {"alphabet": "abcd", "input_len": 4, "pattern_len": 2, "replacement_len": 1, "num_rules": 4,
-        "budget": 32, "test_rules": 2, "test_examples_per_rule": 2, "seed": 0}  # fmt: skip
+        "budget": 32, "test_rules": 2, "test_examples_per_rule": 2, "validation_rules": 4,
+        "seed": 0}  # fmt: skip
 
 
 def base_model(path):

@@ -123,7 +123,7 @@ def test_every_generated_example_verifies():
             assert rows and [e["answer"] for e in rows] == list(stored.splits[name].output)
             outputs = stored.splits[name].output
             assert all(score_answer(y, e) == 1.0 for y, e in zip(outputs, rows, strict=True))
-            assert all(e["metadata"]["heldout"] == (name == "test_unseen") for e in rows)
+            assert all(e["metadata"]["heldout"] == (name in ("test_unseen", "validation")) for e in rows)
 
 
 def test_program_entries_carry_what_a_trainer_splits_by():

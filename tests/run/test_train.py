@@ -260,7 +260,7 @@ def test_run_directory_holds_config_manifest_metrics_checkpoint_summary(learned)
     assert set(train_lines[0]) == {"kind", "step", "epoch", "tokens", "seconds", "lr", "loss"}
     assert train_lines[-1]["loss"] < train_lines[0]["loss"]
     assert [r["step"] for r in evals] == [*range(100, 625, 100), 625]
-    assert set(evals[-1]["accuracy"]) == {"test_seen", "test_unseen"}
+    assert set(evals[-1]["accuracy"]) == {"validation", "test_seen", "test_unseen"}
     ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert not any(k.startswith(("module.", "_orig_mod.")) for k in ckpt["model"])
     assert ckpt["state"]["step"] == 625 and ckpt["state"]["tokens"] == summary["train"]["tokens"]

@@ -23,9 +23,9 @@ RENDERED = {
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "generate",
-        help="generate a dataset (train / test_seen / test_unseen) from a config's data: section",
+        help="generate a dataset (train / validation / test splits) from a config's data: section",
         description=(
-            "Generate the train, test_seen and test_unseen splits (for a program family also "
+            "Generate the train, validation, test_seen and test_unseen splits (for a program family also "
             "test_unseen_strict, test_ood_steps and test_ood_length) described by the data: section of a "
             "config (a run config's model: and train: sections are ignored) and write them as JSONL with "
             "rules.jsonl and manifest.json; --format hf also writes a Hugging Face DatasetDict into DIR/hf; "

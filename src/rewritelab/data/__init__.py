@@ -9,7 +9,8 @@
 - `tables`: the column tables `Split`, `RuleTable` and `Dataset`.
 - `codec`, `sampling`, `inputs`, `generate`: `generate_dataset` (rules, training counts, inputs).
 - `memory`: the memory a dataset needs, estimated before it is generated (`check_memory`).
-- `manifest`: the statistics recorded in a dataset's manifest and `dataset_stats`.
+- `manifest`: the statistics recorded in a dataset's manifest and `dataset_stats`; `without_validation`
+  (a dataset as generated before validation splits existed).
 - `files`: `write_dataset` / `load_dataset` (JSONL, manifest, optional Hugging Face export).
 
 Importing the package registers every built-in family (`mixed` included).
@@ -33,7 +34,13 @@ from rewritelab.data.files import (
     write_dataset,
 )
 from rewritelab.data.generate import generate_dataset, sample_examples
-from rewritelab.data.manifest import dataset_stats, frequency_table, gini
+from rewritelab.data.manifest import (
+    dataset_stats,
+    frequency_table,
+    gini,
+    manifest_without_validation,
+    without_validation,
+)
 from rewritelab.data.memory import available_memory, check_memory, estimate_bytes
 from rewritelab.data.mixed import Component, MixedFamily
 from rewritelab.data.program_data import verify_programs_disjoint
@@ -123,7 +130,9 @@ __all__ = [
     "sample_examples",
     "gini",
     "largest_remainder",
+    "manifest_without_validation",
     "training_counts",
+    "without_validation",
     # files
     "DATA_FILES",
     "MANIFEST_CHECKSUM",

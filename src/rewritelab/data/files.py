@@ -39,6 +39,7 @@ from rewritelab.layout import (
     RULES_FILE,
     SFT_DIR,
     SPLITS,
+    VALIDATION,
     VERL_DIR,
     split_file,
 )
@@ -48,12 +49,12 @@ _WRITE_CHUNK = 1 << 16  # JSONL lines joined per write
 # deletes) these and no other file. In the export folders only the files the exports write are named, so
 # a user's file in hf/, sft/, verl/ or lm_eval/ stays too (see `io.atomic_dir`).
 DATASET_NAMES = (
-    *(split_file(name) for name in PROGRAM_SPLITS),
+    *(split_file(name) for name in (*PROGRAM_SPLITS, VALIDATION)),
     RULES_FILE,
-    *(f"{HF_DIR}/{name}/{file}" for name in PROGRAM_SPLITS for file in HF_SPLIT_FILES),
+    *(f"{HF_DIR}/{name}/{file}" for name in (*PROGRAM_SPLITS, VALIDATION) for file in HF_SPLIT_FILES),
     f"{HF_DIR}/{HF_INDEX}",
-    *(f"{SFT_DIR}/{split_file(name)}" for name in PROGRAM_SPLITS),
-    *(f"{VERL_DIR}/{name}.parquet" for name in PROGRAM_SPLITS),
+    *(f"{SFT_DIR}/{split_file(name)}" for name in (*PROGRAM_SPLITS, VALIDATION)),
+    *(f"{VERL_DIR}/{name}.parquet" for name in (*PROGRAM_SPLITS, VALIDATION)),
     f"{LM_EVAL_DIR}/{LM_EVAL_MODULE}.py",
     *(f"{LM_EVAL_DIR}/{split_file(name)}" for name in PROGRAM_SPLITS),
     *(f"{LM_EVAL_DIR}/{LM_EVAL_TAG}_{name}.yaml" for name in PROGRAM_SPLITS),
@@ -201,9 +202,15 @@ def load_dataset(data_dir: str | Path) -> Dataset:
         )
     manifest = _read_manifest(manifest_path)
     files = manifest["files"]
-    spec = from_dict(DatasetSpec, manifest["spec"], f"{manifest_path}: data")
+    spec_data = manifest["spec"]
+    if isinstance(spec_data, dict) and "validation_rules" not in spec_data:
+        spec_data = {**spec_data, "validation_rules": 0}  # written before validation splits: it has none
+    spec = from_dict(DatasetSpec, spec_data, f"{manifest_path}: data")
     programs = spec.programs is not None
-    names = [name for name in PROGRAM_SPLITS if name in manifest.get("splits", {})] if programs else SPLITS
+    written = manifest.get("splits", {})
+    names = [name for name in PROGRAM_SPLITS if name in written] if programs else list(SPLITS)
+    if spec.validation_rules:
+        names.insert(1, VALIDATION)  # after train, as written
     tables = {}
     for name in [*(split_file(split) for split in names), RULES_FILE]:
         tables[name] = _read_jsonl(root / name, files.get(name, {}).get("sha256"))
@@ -267,6 +274,13 @@ def _check_counts(spec: DatasetSpec, rule_splits: list[str], train_examples: int
     checks = (
         ("num_rules", spec.num_rules, rule_splits.count("train"), "training rules", RULES_FILE),
         ("test_rules", spec.test_rules, rule_splits.count("heldout"), "held-out rules", RULES_FILE),
+        (
+            "validation_rules",
+            spec.validation_rules,
+            rule_splits.count(VALIDATION),
+            "validation rules",
+            RULES_FILE,
+        ),
         (budget, spec.train_examples, train_examples, "training examples", split_file("train")),
     )
     for name, stated, actual, noun, file in checks:

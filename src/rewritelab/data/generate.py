@@ -1,12 +1,14 @@
-"""`DatasetSpec` → `Dataset` (train / test_seen / test_unseen): `generate_dataset`.
+"""`DatasetSpec` → `Dataset` (train / validation / test_seen / test_unseen): `generate_dataset`.
 
 The rule pool is split by construction: the held-out rules (test_unseen) are sampled first and their
-patterns are excluded when the training rules are sampled; the disjointness is then verified and recorded
-in the manifest. Every answer comes from the reference rewriter `rules.apply_once` (see `inputs`).
+patterns are excluded when the training rules are sampled, then the validation rules exclude the patterns
+of both; the disjointness is then verified and recorded in the manifest. Every answer comes from the
+reference rewriter `rules.apply_once` (see `inputs`).
 
 Randomness: one master `seed`; `numpy.random.SeedSequence(seed).spawn` gives independent streams for the
 held-out rules, training rules, training counts, training inputs, test_seen and test_unseen, so e.g. the
-test_unseen split does not change when only `num_rules` changes.
+test_unseen split does not change when only `num_rules` changes. The validation streams come after those
+(`spawn(n + 2)[:n] == spawn(n)`): the other splits are byte for byte those of a dataset without one.
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ from rewritelab import __version__
 from rewritelab.config import FieldError, to_dict
 from rewritelab.data.codec import Codec
 from rewritelab.data.inputs import make_split
-from rewritelab.data.manifest import frequency_table, split_summary, verify_disjoint
+from rewritelab.data.manifest import (
+    frequency_table,
+    split_summary,
+    verify_disjoint,
+    verify_validation_disjoint,
+)
 from rewritelab.data.memory import check_memory
 from rewritelab.data.program_data import generate_programs, program_examples
 from rewritelab.data.sampling import RuleSet, sample_rules, training_counts
 from rewritelab.data.spec import DatasetSpec, replacement_count
 from rewritelab.data.tables import Dataset, ProgramSplit, ProgramTable, RuleTable, Split
 from rewritelab.errors import UserError
+from rewritelab.layout import VALIDATION
 
 _STREAMS = ("heldout_rules", "train_rules", "train_counts", "train_inputs", "test_seen", "test_unseen")
+_VALIDATION_STREAMS = ("validation_rules", "validation")  # appended: the streams above keep their draws
 
 
 def generate_dataset(spec: DatasetSpec) -> Dataset:
@@ -37,8 +46,9 @@ def generate_dataset(spec: DatasetSpec) -> Dataset:
     check_memory(spec)  # before minutes of sampling, not after
     if spec.programs is not None:
         return generate_programs(spec, spec.programs)
-    seeds = np.random.SeedSequence(spec.seed).spawn(len(_STREAMS))
-    rngs = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seeds, strict=True)}
+    streams = _STREAMS + _VALIDATION_STREAMS
+    seeds = np.random.SeedSequence(spec.seed).spawn(len(streams))
+    rngs = {name: np.random.default_rng(s) for name, s in zip(streams, seeds, strict=True)}
     codec = Codec(spec.alphabet)
     num_rules, num_heldout = spec.num_rules, spec.test_rules
 
@@ -81,7 +91,15 @@ def generate_dataset(spec: DatasetSpec) -> Dataset:
             codec, test_field,
         ),
     }  # fmt: skip
-    rules = _rule_table(train_rules, heldout)
+    validation = None
+    if spec.validation_rules:
+        validation = _validation_rules(spec, rngs["validation_rules"], codec, train_rules, heldout)
+        disjointness.update(verify_validation_disjoint(validation, train_rules, heldout))
+        per_val = spec.validation_examples_per_rule
+        rows = np.repeat(np.arange(spec.validation_rules), per_val)
+        val = make_split(validation, rows, test_occ, spec, rngs["validation"], codec, test_field)
+        splits = {"train": splits["train"], VALIDATION: val, **splits}  # the file and table order
+    rules = _rule_table(train_rules, heldout, validation)
     manifest = {
         "rewritelab_version": __version__,
         "spec": to_dict(spec),
@@ -90,7 +108,7 @@ def generate_dataset(spec: DatasetSpec) -> Dataset:
         "splits": {name: split_summary(split) for name, split in splits.items()},
         "rule_frequency": frequency_table(counts),
         "disjointness": disjointness,
-        "seed_streams": list(_STREAMS),
+        "seed_streams": list(streams if validation is not None else _STREAMS),
     }
     return Dataset(spec=spec, splits=splits, manifest=manifest, rules=rules)
 
@@ -127,15 +145,40 @@ def _check_room_for_training(spec: DatasetSpec, heldout_patterns: int) -> None:
         )
 
 
-def _rule_table(train: RuleSet, heldout: RuleSet) -> RuleTable:
+def _validation_rules(
+    spec: DatasetSpec, rng: np.random.Generator, codec: Codec, train: RuleSet, heldout: RuleSet
+) -> RuleSet:
+    """The validation rules: drawn like the held-out ones, none with a training or held-out pattern."""
+    taken = set(train.pattern) | set(heldout.pattern)
+    n, first = spec.validation_rules, len(train.pattern) + len(heldout.pattern)
+    if spec.heldout_family == spec.family:
+        room = (spec.family.capacity(spec.context()) - len(taken)) * replacement_count(
+            len(spec.alphabet), spec.replacement_len
+        )
+        if n > room:
+            raise UserError(
+                f"data.validation_rules: the training and held-out rules use {len(taken)} patterns, which "
+                f"leaves room for only {max(room, 0)} validation rules; lower validation_rules (0: no "
+                "validation split) or allow more patterns (longer pattern_len, a larger alphabet)"
+            )
+    sampled = sample_rules(spec.heldout_family, n, rng, spec, codec, taken, "validation_rules")
+    ids = np.arange(first, first + n, dtype=np.int64)
+    return _rule_set(ids, sampled, np.zeros(n, dtype=np.int64), codec)
+
+
+def _rule_table(train: RuleSet, heldout: RuleSet, validation: RuleSet | None) -> RuleTable:
+    """Training rules, then the held-out ones, then the validation ones (ids in that order)."""
+    parts = [(train, "train"), (heldout, "heldout")]
+    if validation is not None:
+        parts.append((validation, VALIDATION))
     return RuleTable(
-        rule_id=np.concatenate([train.rule_id, heldout.rule_id]),
-        split=["train"] * len(train.pattern) + ["heldout"] * len(heldout.pattern),
-        pattern=train.pattern + heldout.pattern,
-        replacement=train.replacement + heldout.replacement,
-        family=train.family + heldout.family,
-        k=np.concatenate([train.k, heldout.k]),
-        train_count=np.concatenate([train.train_count, heldout.train_count]),
+        rule_id=np.concatenate([rules.rule_id for rules, _ in parts]),
+        split=[name for rules, name in parts for _ in rules.pattern],
+        pattern=[p for rules, _ in parts for p in rules.pattern],
+        replacement=[r for rules, _ in parts for r in rules.replacement],
+        family=[f for rules, _ in parts for f in rules.family],
+        k=np.concatenate([rules.k for rules, _ in parts]),
+        train_count=np.concatenate([rules.train_count for rules, _ in parts]),
     )
 
 

@@ -1,14 +1,18 @@
-"""Manifest statistics: the disjointness check, split summaries, the rule-frequency table, `dataset_stats`."""
+"""Manifest statistics: the disjointness checks, split summaries, the rule-frequency table, `dataset_stats`,
+and a dataset as one made before validation splits (`without_validation`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 
+from rewritelab.data.files import MANIFEST_CHECKSUM
 from rewritelab.data.sampling import RuleSet
 from rewritelab.data.tables import Dataset, Split
+from rewritelab.layout import VALIDATION, split_file
 from rewritelab.textfmt import format_table
 
 
@@ -25,6 +29,56 @@ def verify_disjoint(train: RuleSet, heldout: RuleSet) -> dict[str, int]:
         "train_rules": len(train.pattern),
         "train_patterns": len(train_patterns),
     }
+
+
+def verify_validation_disjoint(validation: RuleSet, train: RuleSet, heldout: RuleSet) -> dict[str, int]:
+    """Recheck what sampling guaranteed: no validation pattern is a training or a held-out pattern, so the
+    split a run is steered by shares no rule with what it learns or is finally scored on."""
+    patterns = set(validation.pattern)
+    result = {
+        "validation_patterns_in_train": len(patterns & set(train.pattern)),
+        "validation_patterns_in_heldout": len(patterns & set(heldout.pattern)),
+        "validation_rules": len(validation.pattern),
+        "validation_patterns": len(patterns),
+    }
+    overlap = {k: v for k, v in result.items() if k.endswith(("_in_train", "_in_heldout")) and v}
+    if overlap:
+        raise RuntimeError(f"validation patterns overlap other pools: {overlap} (a generator bug)")
+    return result
+
+
+def without_validation(ds: Dataset) -> Dataset:
+    """`ds` as the same spec generated before validation splits existed: the other splits, rules and
+    manifest entries are unchanged by one, so this is exactly that dataset (a run recorded then continues
+    on the data it started with)."""
+    if VALIDATION not in ds.splits:
+        return ds
+    keep = np.flatnonzero(np.asarray(ds.rules.split) != VALIDATION)
+    return Dataset(
+        spec=dataclasses.replace(ds.spec, validation_rules=0),
+        splits={name: split for name, split in ds.splits.items() if name != VALIDATION},
+        manifest=manifest_without_validation(ds.manifest),
+        rules=ds.rules.subset(keep),
+    )
+
+
+def manifest_without_validation(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest less every entry its validation split added (spec fields, split, checks, streams)."""
+    if not isinstance(manifest, dict):
+        return manifest
+    out = {k: v for k, v in manifest.items() if k != MANIFEST_CHECKSUM}  # it would no longer hold
+    spec, splits, files = out.get("spec"), out.get("splits"), out.get("files")
+    if isinstance(spec, dict):
+        out["spec"] = {k: v for k, v in spec.items() if not k.startswith("validation_")}
+    if isinstance(splits, dict):
+        out["splits"] = {k: v for k, v in splits.items() if k != VALIDATION}
+    if isinstance(files, dict):
+        out["files"] = {k: v for k, v in files.items() if k != split_file(VALIDATION)}
+    if isinstance(out.get("disjointness"), dict):
+        out["disjointness"] = {k: v for k, v in out["disjointness"].items() if not k.startswith("validation")}
+    if isinstance(out.get("seed_streams"), list):
+        out["seed_streams"] = [s for s in out["seed_streams"] if not str(s).startswith("validation")]
+    return out
 
 
 def split_summary(split: Split) -> dict[str, int]:
@@ -117,9 +171,16 @@ def dataset_stats(ds: Dataset) -> str:
         f"alphabet: {len(spec.alphabet)} characters; seed {spec.seed}",
         f"training examples per rule ({dist}): min {freq['min']}, max {freq['max']}, mean {freq['mean']:g}; "
         f"top 1% of rules hold {freq['top_1pct_share']:.1%}, top 10% hold {freq['top_10pct_share']:.1%}",
-        f"held-out patterns found in training: {ds.manifest['disjointness']['heldout_patterns_in_train']}",
+        f"held-out patterns found in training: {ds.manifest['disjointness']['heldout_patterns_in_train']}"
+        + _validation_overlap(ds.manifest["disjointness"], "patterns found in training or held out"),
     ]
     return "\n".join(table)
+
+
+def _validation_overlap(disjointness: dict[str, int], found: str) -> str:
+    """The stats line's validation part; empty for a dataset without a validation split."""
+    counts = [v for k, v in disjointness.items() if k.startswith("validation_") and "_in_" in k]
+    return f"; validation {found}: {sum(counts)}" if counts else ""
 
 
 def _table(lines: list[tuple[str, ...]]) -> list[str]:
@@ -148,7 +209,8 @@ def _program_stats(ds: Dataset) -> str:
             f"seed {ds.spec.seed}",
             f"training examples per program: min {freq['min']}, max {freq['max']}, mean {freq['mean']:g}",
             f"held-out programs found in training: {d['heldout_programs_in_train']}; strict programs' "
-            f"patterns found in training: {d['strict_patterns_in_train']} (of {d['strict_patterns']})",
+            f"patterns found in training: {d['strict_patterns_in_train']} (of {d['strict_patterns']})"
+            + _validation_overlap(d, "programs found in other pools"),
         ]
     )
 

@@ -2,13 +2,17 @@
 
 Program pools are sampled in this order, each excluding what came before: the strict pool (its rule
 patterns are then banned from training programs), the held-out pool (programs different from every
-other), the training pool; `program_sampling` draws them and their examples. The out-of-distribution
-splits run the held-out programs on longer executions (`test_steps`) or longer inputs
-(`test_input_len`); a program that cannot produce such examples within its attempts is left out of that
-split (the manifest records how many took part).
+other), the training pool, then the validation pool (programs different from all of those, none using a
+reserved pattern, drawn from streams after the others so the other pools and splits keep their bytes);
+`program_sampling` draws them and their examples. The out-of-distribution splits run the held-out
+programs on longer executions (`test_steps`) or longer inputs (`test_input_len`); a program that cannot
+produce such examples within its attempts is left out of that split (the manifest records how many took
+part).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,11 +26,14 @@ from rewritelab.data.sampling import training_counts
 from rewritelab.data.spec import DatasetSpec
 from rewritelab.data.tables import Dataset, ProgramSplit, ProgramTable
 from rewritelab.errors import UserError
+from rewritelab.layout import VALIDATION
 
 STREAMS = (
     "strict_programs", "heldout_programs", "train_programs", "train_counts", "train_inputs",
     "test_seen", "test_unseen", "test_unseen_strict", "test_ood_steps", "test_ood_length",
+    "validation_programs", "validation",
 )  # fmt: skip
+VALIDATION_STREAMS = STREAMS[-2:]  # appended: spawn(n + 2)[:n] == spawn(n), the others keep their draws
 
 
 def generate_programs(spec: DatasetSpec, family: ProgramFamily) -> Dataset:
@@ -46,11 +53,14 @@ def generate_programs(spec: DatasetSpec, family: ProgramFamily) -> Dataset:
     counts = training_counts(
         n_train, spec.train_examples, spec.rule_distribution, spec.alpha, rngs["train_counts"]
     )
-    disjointness = verify_programs_disjoint(train, heldout, strict)
+    n_val, taken = spec.validation_rules, set(strict) | set(heldout) | set(train)
+    validation = sampler.pool(n_val, rngs["validation_programs"], taken, reserved, "validation_rules")
+    disjointness = verify_programs_disjoint(train, heldout, strict, validation)
 
     train_ids = np.arange(n_train, dtype=np.int64)
     heldout_ids = np.arange(n_train, n_train + n_test, dtype=np.int64)
     strict_ids = np.arange(n_train + n_test, n_train + n_test + len(strict), dtype=np.int64)
+    val_ids = np.arange(len(taken), len(taken) + n_val, dtype=np.int64)  # after every other pool's ids
     zeros = np.zeros(n_test, dtype=np.int64)
     each = np.full(n_test, per, dtype=np.int64)
     seen_rng = rngs["test_seen"]
@@ -59,11 +69,14 @@ def generate_programs(spec: DatasetSpec, family: ProgramFamily) -> Dataset:
     chosen[seen_rng.choice(eligible, size=min(n_test, len(eligible)), replace=False)] = per
     steps, lengths = family.steps, spec.input_len
     unseen, unseen_strict = (heldout, heldout_ids, each, zeros), (strict, strict_ids, each, zeros)
-    plan = {  # the arguments of `ProgramSampler.split`, one entry per split in file order
-        "train": (train, train_ids, counts, counts, rngs["train_inputs"], steps, lengths, False),
-        "test_seen": (train, train_ids, chosen, counts, seen_rng, steps, lengths, False),
-        "test_unseen": (*unseen, rngs["test_unseen"], steps, lengths, False),
-    }
+    # The arguments of `ProgramSampler.split`, one entry per split in file order.
+    plan = {"train": (train, train_ids, counts, counts, rngs["train_inputs"], steps, lengths, False)}
+    if n_val:
+        val_each = np.full(n_val, spec.validation_examples_per_rule, dtype=np.int64)
+        val_rng, val_zeros = rngs["validation"], np.zeros(n_val, dtype=np.int64)
+        plan[VALIDATION] = (validation, val_ids, val_each, val_zeros, val_rng, steps, lengths, False)
+    plan["test_seen"] = (train, train_ids, chosen, counts, seen_rng, steps, lengths, False)
+    plan["test_unseen"] = (*unseen, rngs["test_unseen"], steps, lengths, False)
     if strict:
         plan["test_unseen_strict"] = (*unseen_strict, rngs["test_unseen_strict"], steps, lengths, False)
     if family.test_steps is not None:
@@ -79,13 +92,14 @@ def generate_programs(spec: DatasetSpec, family: ProgramFamily) -> Dataset:
                 f"data.family.{field}: none of the {n_test} held-out programs produced {per} examples for "
                 f"{name}; bring the range closer to the trained one or raise max_steps / max_len"
             )
+    programs = [*train, *heldout, *strict, *validation]
     table = ProgramTable(
-        rule_id=np.concatenate([train_ids, heldout_ids, strict_ids]),
-        split=["train"] * n_train + ["heldout"] * n_test + ["strict"] * len(strict),
-        program=[*train, *heldout, *strict],
-        k=np.array([len(p.rules) for p in [*train, *heldout, *strict]], dtype=np.int64),
-        family=[family.patterns.name] * (n_train + n_test + len(strict)),
-        train_count=np.concatenate([counts, zeros, np.zeros(len(strict), dtype=np.int64)]),
+        rule_id=np.concatenate([train_ids, heldout_ids, strict_ids, val_ids]),
+        split=["train"] * n_train + ["heldout"] * n_test + ["strict"] * len(strict) + [VALIDATION] * n_val,
+        program=programs,
+        k=np.array([len(p.rules) for p in programs], dtype=np.int64),
+        family=[family.patterns.name] * len(programs),
+        train_count=np.concatenate([counts, np.zeros(len(programs) - n_train, dtype=np.int64)]),
     )
     manifest = {
         "rewritelab_version": __version__,
@@ -95,7 +109,7 @@ def generate_programs(spec: DatasetSpec, family: ProgramFamily) -> Dataset:
         "splits": {name: _summary(split, used[name]) for name, split in splits.items()},
         "rule_frequency": frequency_table(counts),
         "disjointness": disjointness,
-        "seed_streams": list(STREAMS),
+        "seed_streams": list(STREAMS if n_val else STREAMS[: -len(VALIDATION_STREAMS)]),
     }
     return Dataset(spec=spec, splits=splits, manifest=manifest, rules=table)
 
@@ -112,10 +126,13 @@ def program_examples(
 
 
 def verify_programs_disjoint(
-    train: list[MarkovProgram], heldout: list[MarkovProgram], strict: list[MarkovProgram]
+    train: list[MarkovProgram],
+    heldout: list[MarkovProgram],
+    strict: list[MarkovProgram],
+    validation: Sequence[MarkovProgram] = (),
 ) -> dict[str, int]:
-    """Recheck what sampling guaranteed: no held-out program is a training program, and no rule pattern
-    of a strict program occurs in a training program."""
+    """Recheck what sampling guaranteed: no held-out program is a training program, no rule pattern of a
+    strict program occurs in a training program, and no validation program is in another pool."""
     train_set = set(train)
     train_patterns = {rule.pattern for program in train for rule in program.rules}
     strict_patterns = {rule.pattern for program in strict for rule in program.rules}
@@ -128,7 +145,14 @@ def verify_programs_disjoint(
         "strict_programs": len(set(strict)),
         "strict_patterns": len(strict_patterns),
     }
-    overlap = {k: v for k, v in result.items() if k.endswith("_in_train") and v}
+    if validation:
+        result.update(
+            validation_programs_in_train=sum(p in train_set for p in validation),
+            validation_programs_in_heldout=len(set(validation) & set(heldout)),
+            validation_programs_in_strict=len(set(validation) & set(strict)),
+            validation_programs=len(set(validation)),
+        )
+    overlap = {k: v for k, v in result.items() if "_in_" in k and v}
     if overlap:
         raise RuntimeError(f"held-out programs overlap training: {overlap} (a generator bug)")
     return result

@@ -91,10 +91,11 @@ class Split(_Columns):
 
 @dataclass(frozen=True, eq=False)
 class RuleTable(_Columns):
-    """Every rule of a dataset: the training rules (`split == "train"`) then the held-out ones."""
+    """Every rule of a dataset: the training rules (`split == "train"`), the held-out ones (`heldout`,
+    test_unseen's), then the validation ones (`validation`)."""
 
     rule_id: np.ndarray
-    split: list[str]  # "train" or "heldout"
+    split: list[str]  # "train", "heldout" or "validation"
     pattern: list[str]
     replacement: list[str]
     family: list[str]
@@ -138,7 +139,8 @@ class ProgramSplit(_ProgramColumns):
 
 @dataclass(frozen=True, eq=False)
 class ProgramTable(_ProgramColumns):
-    """Every program of a dataset: `split` is train, heldout or strict (the test_unseen_strict pool)."""
+    """Every program of a dataset: `split` is train, heldout, strict (the test_unseen_strict pool) or
+    validation."""
 
     rule_id: np.ndarray
     split: list[str]

@@ -36,14 +36,15 @@ NAME = "rewritelab"
 CHUNK = 64  # examples generated together (the no-op share is exact per chunk)
 # split -> (instruction pool in the dataset's rule table, test settings, stream id)
 SPLITS = {"train": ("train", False, 0), "test_seen": ("train", True, 1), "test_unseen": ("heldout", True, 2),
-          "test_unseen_strict": ("strict", True, 3)}  # fmt: skip
+          "test_unseen_strict": ("strict", True, 3), "validation": ("validation", True, 4)}  # fmt: skip
 
 
 @dataclass
 class RewriteTaskConfig:
     """`data`: a rewritelab `data:` section (uniform rule frequencies); `split`: which instructions
     (train and test_seen: the training pool, test_unseen: the held-out pool, test_unseen_strict: the
-    strict pool of a program family); `task`, `cipher_seed`, `letters`: as the `lm:` section's."""
+    strict pool of a program family, validation: the validation pool); `task`, `cipher_seed`, `letters`:
+    as the `lm:` section's."""
 
     data: dict[str, Any] = field(default_factory=dict)
     split: str = "train"
@@ -63,6 +64,8 @@ class RewriteTaskConfig:
             raise UserError(f"split: expected one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.split == "test_unseen_strict" and not (spec.programs and spec.programs.strict):
             raise UserError("split: test_unseen_strict needs a program family with strict > 0")
+        if self.split == "validation" and not spec.validation_rules:
+            raise UserError("split: validation needs data.validation_rules > 0")
         if spec.rule_distribution != "uniform":
             raise UserError("data.rule_distribution: the reasoning-gym dataset draws instructions uniformly")
         if spec.programs is not None and spec.programs.answer != "final":
@@ -122,7 +125,9 @@ class RewriteTaskDataset(_Base):
 
 @lru_cache(maxsize=8)
 def _pools(spec: DatasetSpec) -> Dataset:
-    small = dataclasses.replace(spec, budget=None, examples_per_rule=1, test_examples_per_rule=1)
+    small = dataclasses.replace(
+        spec, budget=None, examples_per_rule=1, test_examples_per_rule=1, validation_examples_per_rule=1
+    )
     return generate_dataset(small)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from rewritelab.io import atomic_write_text
 from rewritelab.layout import LM_EVAL_MODULE as TASK_MODULE
 from rewritelab.layout import LM_EVAL_TAG as TAG
+from rewritelab.layout import VALIDATION
 from rewritelab.lm import plain_prompt, score_answer
 
 _TASK = """\
@@ -73,9 +74,10 @@ def load_docs(path: str | Path, **_: Any) -> Any:
 
 
 def write_tasks(splits: dict[str, list[dict[str, Any]]], out: Path) -> list[str]:
-    """The task folder for every test split of `splits` (entries by split name); returns the task names."""
+    """The task folder for every test split of `splits` (entries by split name; not train, nor the
+    validation split, which steers training); returns the task names."""
     out.mkdir(parents=True, exist_ok=True)
-    tests = {name: rows for name, rows in splits.items() if name != "train"}
+    tests = {name: rows for name, rows in splits.items() if name not in ("train", VALIDATION)}
     hooks = [
         f"def {name}(**_):\n    return load_docs(HERE / {json.dumps(name + '.jsonl')})\n" for name in tests
     ]

@@ -32,7 +32,7 @@ from rewritelab.errors import UserError
 from rewritelab.lm.prompts import ANSWER_CUE, cipher_table, instruction, program_instruction, spell, unspell
 
 SOURCE = "rewritelab"  # metadata["source_dataset"]: reasoning-gym's composite routes scoring by it
-HELDOUT_SPLITS = ("test_unseen", "test_unseen_strict", "test_ood_steps", "test_ood_length")
+HELDOUT_SPLITS = ("validation", "test_unseen", "test_unseen_strict", "test_ood_steps", "test_ood_length")
 
 # Chat wrapping a decoded completion may keep: an assistant header before the answer, end-of-turn tokens
 # after it (ChatML as SmolLM2 writes it, Llama 3, Gemma, and the common end-of-sequence tokens).

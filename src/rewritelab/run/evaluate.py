@@ -1,5 +1,6 @@
 """Final evaluation of a run directory, for every run kind: score its checkpoint on the test splits,
-write `predictions/SPLIT.jsonl`, then `summary.json` (written last, it marks the run finished).
+write `predictions/SPLIT.jsonl`, then `summary.json` (written last, it marks the run finished). The
+validation split is the learning curves' (`run.train`): it is scored here only when asked for by name.
 
 The kind scores a split (`RunKind.score_split`); breakdowns and bootstrap intervals are `run.scoring`'s,
 so both kinds report identical numbers for identical predictions.
@@ -21,11 +22,11 @@ from rewritelab.config import to_dict
 from rewritelab.convergence import run_convergence
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_json, atomic_write_text, dumps_json, read_json
-from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, predictions_file
+from rewritelab.layout import CHECKPOINT, RUN_CONFIG, SUMMARY, VALIDATION, predictions_file
 from rewritelab.run.checkpoint import check_checkpoint, read_checkpoint
 from rewritelab.run.device import autocast_for, machine, resolve_device
 from rewritelab.run.kind import Built, RunKind
-from rewritelab.run.rundir import check_data_manifest, load_data, read_run_config
+from rewritelab.run.rundir import as_recorded, check_data_manifest, load_data, read_run_config
 from rewritelab.run.scoring import device_of, eval_subset, split_report
 from rewritelab.textfmt import Progress, format_table, progress_mode
 
@@ -70,8 +71,9 @@ def evaluate_trained(
     progress: str | bool | None = None,
     max_examples: int | None = None,
 ) -> dict[str, Any]:
-    """Score a finished run's checkpoint on `splits` (default: every test split of the dataset); write
-    `predictions/SPLIT.jsonl` and then `summary.json` (merged with an existing summary's other splits).
+    """Score a finished run's checkpoint on `splits` (default: every test split of the dataset, not the
+    validation split); write `predictions/SPLIT.jsonl` and then `summary.json` (merged with an existing
+    summary's other splits).
 
     `kind` is the run's kind; `built` lets the training loop pass the model and data it holds in memory
     instead of reloading them. `progress` is a mode as for training (default: the run's
@@ -92,10 +94,11 @@ def evaluate_trained(
         )
     if built is None:
         _, dataset = load_data(cfg, data_dir)
-        built = kind.load(cfg, dataset, ckpt, ckpt_path, resolve_device("auto"))
+        built = kind.load(cfg, as_recorded(run_dir, dataset), ckpt, ckpt_path, resolve_device("auto"))
     check_checkpoint(ckpt, cfg, ckpt_path, kind.same_run, built.vocab_size)
     check_data_manifest(run_dir, built.dataset.manifest)
-    names = list(splits) if splits else [name for name in built.dataset.splits if name != "train"]
+    tests = [name for name in built.dataset.splits if name not in ("train", VALIDATION)]
+    names = list(splits) if splits else tests
     unknown = [name for name in names if name not in built.dataset.splits]
     if unknown:
         raise UserError(f"--split {unknown[0]}: no such split; choose from {', '.join(built.dataset.splits)}")

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rewritelab.config import describe_differences, differences, dump_yaml, load_yaml, to_dict
-from rewritelab.data import MANIFEST_CHECKSUM, Dataset, generate_dataset, load_dataset
+from rewritelab.data import (
+    MANIFEST_CHECKSUM,
+    Dataset,
+    generate_dataset,
+    load_dataset,
+    manifest_without_validation,
+    without_validation,
+)
 from rewritelab.errors import UserError
 from rewritelab.io import append_text, atomic_write_json, atomic_write_text, dumps_json, read_json
 from rewritelab.layout import (
@@ -31,6 +38,7 @@ from rewritelab.layout import (
     SPLITS,
     SUMMARY,
     SWEEP_FILE,
+    VALIDATION,
 )
 from rewritelab.run.config import EXECUTION_FIELDS, same_run
 from rewritelab.run.device import Dist
@@ -84,6 +92,23 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return load_yaml(run_dir / RUN_CONFIG)
 
 
+def as_recorded(run_dir: Path, dataset: Dataset) -> Dataset:
+    """The dataset a run directory trains and is scored on: a run recorded before validation splits
+    existed (its data_manifest.json has none) continues on the data it started with, without one."""
+    path = run_dir / DATA_MANIFEST
+    if VALIDATION not in dataset.splits or not path.is_file():
+        return dataset
+    try:
+        recorded = read_json(path)
+    except (OSError, ValueError):
+        return dataset  # check_data_manifest names the damage
+    return dataset if _has_validation(recorded) else without_validation(dataset)
+
+
+def _has_validation(manifest: Any) -> bool:
+    return isinstance(manifest, dict) and VALIDATION in (manifest.get("splits") or {})
+
+
 def check_data_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     """A run continues only on the data it started with."""
     path = run_dir / DATA_MANIFEST
@@ -132,7 +157,10 @@ def read_summary(path: Path) -> dict[str, Any]:
 def _same_data(manifest: Path, recorded: Path) -> bool:
     if not (manifest.is_file() and recorded.is_file()):
         return False
-    return data_identity(read_json(manifest)) == data_identity(read_json(recorded))
+    given, trained = read_json(manifest), read_json(recorded)
+    if not _has_validation(trained):  # trained before validation splits: the rest must be the same
+        given = manifest_without_validation(given)
+    return data_identity(given) == data_identity(trained)
 
 
 def run_difference(recorded: Any, cfg: Any) -> str:

@@ -1,5 +1,6 @@
 """The schedule every run kind shares: how many steps, which batch each step reads, at which learning rate,
-when the learning curves are measured, and how a global batch is cut into shards and micro-batches.
+when the learning curves are measured and on which examples, and how a global batch is cut into shards and
+micro-batches.
 
 The data order of epoch e comes from an rng seeded with (train.seed, e), and the checkpoint stores the
 position inside the epoch, so a resumed run sees exactly the batches an uninterrupted run would.
@@ -8,12 +9,15 @@ position inside the epoch, so a resumed run sees exactly the batches an uninterr
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from rewritelab.layout import EVAL_SPLITS, VALIDATION
 from rewritelab.run.checkpoint import TrainState
 from rewritelab.run.config import TrainConfig
 from rewritelab.run.device import Dist
+from rewritelab.run.scoring import eval_subset
 from rewritelab.tokenizer import length_batches
 
 
@@ -35,6 +39,14 @@ def eval_steps(total_steps: int, cfg: TrainConfig) -> frozenset[int]:
         log_spaced = np.geomspace(min(10, total_steps), total_steps, cfg.eval_log_points)
         steps.update(int(round(step)) for step in log_spaced)
     return frozenset(steps)
+
+
+def curve_sets(encoded: dict[str, Any], eval_examples: int) -> dict[str, np.ndarray]:
+    """The examples each learning-curve evaluation scores: the whole validation split where the dataset
+    has one (its size, `data.validation_rules` x `validation_examples_per_rule`, is chosen for the decisions
+    read from it), then a fixed subset of `eval_examples` of each test split (curves for people)."""
+    sets = {VALIDATION: np.arange(len(encoded[VALIDATION]))} if VALIDATION in encoded else {}
+    return sets | {name: eval_subset(len(encoded[name]), eval_examples) for name in EVAL_SPLITS}
 
 
 def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rewritelab.layout import CHECKPOINT, EVAL_SPLITS, METRICS
+from rewritelab.layout import CHECKPOINT, METRICS
 from rewritelab.run.checkpoint import (
     TrainState,
     check_checkpoint,
@@ -44,9 +44,8 @@ from rewritelab.run.config import with_resolved_dtype
 from rewritelab.run.device import Dist, all_reduce_sum, autocast_for, execution_banner, resolve_device
 from rewritelab.run.divergence import check_finite
 from rewritelab.run.kind import Built, RunKind
-from rewritelab.run.rundir import MetricsLog, load_data, prepare_run_dir
-from rewritelab.run.schedule import Schedule, count_steps, eval_steps
-from rewritelab.run.scoring import eval_subset
+from rewritelab.run.rundir import MetricsLog, as_recorded, load_data, prepare_run_dir
+from rewritelab.run.schedule import Schedule, count_steps, curve_sets, eval_steps
 from rewritelab.textfmt import Progress
 
 LOG_EVERY = 50  # steps per `train` line in metrics.jsonl
@@ -105,11 +104,11 @@ def train_model(
 
     # Data (generated or read once, encoded once) and a freshly initialised model, as the kind builds them.
     cfg, dataset = load_data(cfg, data_dir)
-    built = kind.build(cfg, dataset, device)
+    built = kind.build(cfg, as_recorded(run_dir, dataset), device)
     model, encoded, train_enc = built.model, built.encoded, built.encoded["train"]
     prepare_run_dir(run_dir, cfg, built.dataset.manifest, dist, same=kind.same_run)
     total_steps = count_steps(len(train_enc), tc)
-    eval_sets = {name: eval_subset(len(encoded[name]), tc.eval_examples) for name in EVAL_SPLITS}
+    eval_sets = curve_sets(encoded, tc.eval_examples)
 
     # Optimizer, then the checkpoint if there is one.
     params = [p for p in model.parameters() if p.requires_grad]

@@ -73,6 +73,8 @@ def sample_spec(spec: Any, tests: tuple[int, int] = (32, 4)) -> Any:
         examples_per_rule=None,
         test_rules=min(spec.test_rules, tests[0]),
         test_examples_per_rule=min(spec.test_examples_per_rule, tests[1]),
+        validation_rules=min(spec.validation_rules, tests[0]),
+        validation_examples_per_rule=min(spec.validation_examples_per_rule, tests[1]),
     )
 
 
@@ -118,7 +120,10 @@ class Costs:
             step_s = self._step_seconds(cfg, mean_len)
         if step_s is None:
             return RunCost(steps, tokens, None)
-        evals = len(eval_steps(steps, cfg.train)) * cfg.train.eval_examples * 2 + tests
+        curve = (
+            cfg.train.eval_examples * 2 + cfg.data.validation_rules * cfg.data.validation_examples_per_rule
+        )
+        evals = len(eval_steps(steps, cfg.train)) * curve + tests
         return RunCost(steps, tokens, steps * step_s + evals * step_s / cfg.train.batch_size / 3)
 
     def _sample(self, cfg: Any) -> tuple[Any, int]:
