@@ -169,6 +169,11 @@ def fake_summary(data: dict[str, Any], seed: int, steps: int = 300) -> dict[str,
     }
 
 
+def markdown_lines(text: str) -> list[str]:
+    """The lines of a markdown export's results table (the package-versions table follows a blank line)."""
+    return text.split("\n\n")[0].splitlines()
+
+
 def held_out_cells(family: dict[str, Any], unseen: float) -> dict[str, Any]:
     """E4's unseen split read per held-out kind: a single family reaches k = 2 of its own kind (+30
     points), nothing else; the mixture scores the same on every kind."""

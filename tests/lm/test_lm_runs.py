@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from importlib import metadata
 from pathlib import Path
 
 import yaml
@@ -32,6 +33,17 @@ def test_evaluate_rescores_an_lm_run_directory(tiny_llama, tmp_path, capsys):
     assert (run_dir / "predictions" / "test_seen.jsonl").is_file()
     assert main(["evaluate", str(run_dir), "--split", "test_unseen", "--max-test-examples", "3"]) == 0
     assert json.loads((run_dir / "summary.json").read_text())["n"]["test_unseen"] == 3
+
+
+def test_an_lm_run_records_the_package_versions_beside_the_machine(tiny_llama, tmp_path):
+    """A LoRA run's summary.json carries the versions of what fine-tuned it (transformers, peft above all)."""
+    run_dir = tmp_path / "run"
+    summary = train_lm_run(lm_run_config_from_dict(short_config(tiny_llama)), run_dir)
+    recorded = json.loads((run_dir / "summary.json").read_text())
+    assert recorded["versions"] == summary["versions"] and recorded["machine"] == summary["machine"]
+    assert recorded["versions"]["rewritelab"] == recorded["code_version"]
+    for name in ("torch", "transformers", "peft", "trl", "numpy"):
+        assert recorded["versions"][name] == metadata.version(name)
 
 
 def test_evaluate_an_unfinished_lm_run_is_one_line_exit_2(tiny_llama, tmp_path, capsys):

@@ -5,6 +5,7 @@ run (deterministically) or refuses bad input in one line."""
 from __future__ import annotations
 
 import json
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,30 @@ def test_summary_records_interval_training_config_version_and_machine(partial):
     assert summary["train"]["steps"] == 300 and summary["train"]["tokens"] > 0
     assert summary["config"] == json.loads(json.dumps(to_dict(with_resolved_dtype(cfg))))  # dtype as it ran
     assert summary["code_version"].startswith(rewritelab.__version__)
+
+
+def test_summary_records_the_package_versions_beside_the_machine(partial):
+    """torch, transformers, peft, trl and numpy as installed, rewritelab's own commit, in summary.json."""
+    run_dir, summary, _, _ = partial
+    assert json.loads((run_dir / "summary.json").read_text())["versions"] == summary["versions"]
+    assert summary["versions"] == {
+        "rewritelab": summary["code_version"],
+        "torch": torch.__version__,
+        "transformers": metadata.version("transformers"),
+        "peft": metadata.version("peft"),
+        "trl": metadata.version("trl"),
+        "numpy": np.__version__,
+    }
+
+
+def test_a_package_that_is_not_installed_is_recorded_as_null(monkeypatch):
+    from rewritelab import versions
+
+    real = versions.package_version
+    monkeypatch.setattr(versions, "package_version", lambda name: None if name == "trl" else real(name))
+    recorded = versions.current_versions()
+    assert recorded["trl"] is None and recorded["torch"] == torch.__version__
+    assert versions.package_version("no-such-package-rewritelab") is None
 
 
 @settings(max_examples=200, deadline=None)

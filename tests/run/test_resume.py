@@ -14,12 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from rewritelab.cli import main
 from rewritelab.run import TrainingInterrupted, load_run_config, train_run
 from rewritelab.run import scratch as train_module
+from rewritelab.versions import current_versions, version_changes
 from support import TINY
 
 # Long enough to stop mid-way; checkpoints every 100 steps, metrics lines every 50.
@@ -235,3 +237,53 @@ def test_muon_and_wsd_resume_bit_identical(tmp_path, monkeypatch, one_thread):
     resumed = train_run(load_run_config(TINY, settings), tmp_path / "cut", progress="none")
     assert_same_run(tmp_path / "cut", tmp_path / "whole")
     assert resumed["accuracy"] == whole["accuracy"]
+
+
+def test_a_resume_under_other_package_versions_says_so_in_one_line_and_goes_on(
+    tmp_path, monkeypatch, capsys, one_thread
+):
+    """The checkpoint records the versions that wrote it; resuming under others is a one-line notice."""
+    settings = [*SETTINGS, "train.max_steps=20", "train.checkpoint_every=10", "train.eval_every=0"]
+    real_step, calls = train_module.train_step, []
+
+    def step_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", step_then_interrupt)
+    with pytest.raises(TrainingInterrupted):
+        train_run(load_run_config(TINY, settings), tmp_path / "run", progress="none")
+    monkeypatch.setattr(train_module, "train_step", real_step)
+    path = tmp_path / "run" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["versions"] == current_versions()
+    ckpt["versions"].update(torch="2.0.0", numpy="1.0.0")
+    torch.save(ckpt, path)
+    capsys.readouterr()
+    summary = train_run(load_run_config(TINY, settings), tmp_path / "run", progress="none")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        f"rewritelab: note: {tmp_path / 'run'}: resuming at step 5, its checkpoint ran with "
+    )
+    assert f"torch 2.0.0 (now {torch.__version__}), numpy 1.0.0 (now {np.__version__}); continuing" in err
+    assert summary["train"]["steps"] == 20 and summary["versions"] == current_versions()
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [None, "damaged", {}, {"torch": None}, {"torch": torch.__version__}, {"torch": 2}, {"other": "1.0"}],
+)
+def test_versions_that_are_unknown_or_equal_are_no_change(recorded):
+    """Checkpoints and summaries from before versions were recorded, or a package absent on either side."""
+    assert version_changes(recorded, current_versions()) == []
+
+
+def test_only_the_packages_recorded_and_installed_at_other_versions_are_named():
+    assert version_changes({"torch": "1.0"}, {"torch": None}) == []  # not installed now: nothing to compare
+    changed = version_changes(
+        {"torch": "1.0", "peft": "0.1"}, {"rewritelab": "0.1.0", "torch": "2.0", "peft": "0.1"}
+    )
+    assert changed == ["torch 1.0 (now 2.0)"]

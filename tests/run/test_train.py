@@ -273,6 +273,7 @@ def test_run_directory_holds_config_manifest_metrics_checkpoint_summary(learned)
         "config",
         "code_version",
         "machine",
+        "versions",
         "finished_at",
     }
     assert (run_dir / "predictions" / "test_unseen.jsonl").is_file()

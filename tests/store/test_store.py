@@ -26,7 +26,7 @@ from rewritelab.store import (
     open_db,
     record_run,
 )
-from support import data_section, e1_points, e2_points, e3_points, fake_summary, make_sweep
+from support import data_section, e1_points, e2_points, e3_points, fake_summary, make_sweep, markdown_lines
 
 
 def summary(num_rules: int = 100, seed: int = 0, **data) -> dict:
@@ -291,7 +291,7 @@ def test_exports_do_not_depend_on_the_order_runs_were_recorded(tmp_path, permuta
 
 def test_markdown_export_is_a_readable_table(sweep):
     text = export(sweep, "markdown")
-    lines = text.splitlines()
+    lines = markdown_lines(text)
     assert lines[0].startswith("| run ") and "accuracy % [95% CI]" in lines[0]
     assert set(lines[1]) <= {"|", "-"}
     assert len(lines) == 2 + 12 * 2 * 2
@@ -307,7 +307,7 @@ def test_markdown_headers_are_unique_and_s_has_one_precision(tmp_path):
     noops = make_sweep(
         tmp_path / "e2", [{"noop_frac": 0.3, "num_rules": i} for i in (3, 30, 300)], seeds=(0,)
     )
-    lines = export(noops, "markdown").splitlines()
+    lines = markdown_lines(export(noops, "markdown"))
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert len(set(header)) == len(header) and {"no-op share %", "no-op acc %", "applied acc %"} <= set(
         header
@@ -318,9 +318,9 @@ def test_markdown_headers_are_unique_and_s_has_one_precision(tmp_path):
 
 
 def test_markdown_splits_accuracy_into_applied_and_noop_only_when_runs_have_noops(sweep, tmp_path):
-    assert "applied" not in export(sweep, "markdown").splitlines()[0]  # E1: no no-op examples
+    assert "applied" not in markdown_lines(export(sweep, "markdown"))[0]  # E1: no no-op examples
     noops = make_sweep(tmp_path / "e2", e2_points())
-    lines = export(noops, "markdown").splitlines()
+    lines = markdown_lines(export(noops, "markdown"))
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header[-2:] == ["applied acc %", "no-op acc %"]
     frame = load_results(noops)
@@ -344,7 +344,7 @@ def test_the_convergence_judgement_is_a_column_and_a_table_cell(tmp_path):
     assert frame.loc["a", ["loss_drop", "acc_delta", "converged"]].tolist() == [0.004, 0.01, 1]
     assert frame.loc["b", "converged"] == 0 and pd.isna(frame.loc["b", "acc_delta"])
     assert frame.loc["c", ["loss_drop", "acc_delta", "converged"]].isna().all()
-    lines = export(db, "markdown").splitlines()
+    lines = markdown_lines(export(db, "markdown"))
     column = [c.strip() for c in lines[0].strip("|").split("|")].index("converged")
     cells = {line.split("|")[1].strip(): line.strip("|").split("|")[column].strip() for line in lines[2:]}
     assert cells == {"a": "yes", "b": "no", "c": "-"}
@@ -358,7 +358,7 @@ def test_the_distinct_pattern_count_comes_from_the_data_manifest(tmp_path):
     record_run(db, "b", summary(num_rules=300), "s", "p")
     frame = load_results(db).drop_duplicates("run_id").set_index("run_id")
     assert frame.loc["a", "train_patterns"] == 97 and pd.isna(frame.loc["b", "train_patterns"])
-    lines = export(db, "markdown").splitlines()
+    lines = markdown_lines(export(db, "markdown"))
     column = [c.strip() for c in lines[0].strip("|").split("|")].index("patterns")
     cells = {line.split("|")[1].strip(): line.strip("|").split("|")[column].strip() for line in lines[2:]}
     assert cells == {"a": "97", "b": "-"}
@@ -427,7 +427,7 @@ def test_a_knob_the_store_has_never_seen_gets_its_own_column_in_every_export(tmp
     pd.testing.assert_frame_equal(load_results(tmp_path / "r.csv"), frame)
     export(db, "parquet", tmp_path / "r.parquet")
     assert pd.read_parquet(tmp_path / "r.parquet")["train.weight_decay"].tolist() == [0.0] * 4 + [0.1] * 4
-    header, _, first, *_ = (" ".join(line.split()) for line in export(db, "markdown").splitlines())
+    header, _, first, *_ = (" ".join(line.split()) for line in markdown_lines(export(db, "markdown")))
     assert "| occurrences | train.weight_decay | seed |" in header and "| 1 | 0 | 0 |" in first
     assert main(["results", str(db), "--format", "seeds"]) == 0
     seeds = capsys.readouterr().out

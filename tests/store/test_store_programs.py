@@ -20,7 +20,7 @@ from rewritelab.store import (
     record_run,
 )
 from rewritelab.store.integrity import CHECKSUM, seal_run
-from support import data_section, fake_summary, make_sweep, program_family, program_points
+from support import data_section, fake_summary, make_sweep, markdown_lines, program_family, program_points
 
 PROGRAM_SPLITS = {"test_seen", "test_unseen", "test_unseen_strict", "test_ood_steps", "test_ood_length"}
 
@@ -63,11 +63,11 @@ def test_program_family_labels_leave_k_to_its_own_column():
 
 
 def test_markdown_shows_program_columns_only_for_program_runs(sweep, tmp_path):
-    lines = export(sweep, "markdown").splitlines()
+    lines = markdown_lines(export(sweep, "markdown"))
     assert all(name in lines[0] for name in ("| k ", "| answer ", "trace acc", "step acc"))
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     rules = make_sweep(tmp_path / "rules", [{"num_rules": 100}], seeds=(0,), metrics=False)
-    assert "trace acc" not in export(rules, "markdown").splitlines()[0]
+    assert "trace acc" not in markdown_lines(export(rules, "markdown"))[0]
 
 
 def test_csv_round_trips_the_program_columns(sweep, tmp_path):

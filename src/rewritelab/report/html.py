@@ -37,6 +37,7 @@ from rewritelab.report.sections import (
     meta_html,
     read_machines,
     task_text,
+    versions_html,
 )
 from rewritelab.report.style import RC
 from rewritelab.report.tables import escape, html_table, occurrence_tables_html
@@ -251,6 +252,7 @@ def render_html(
         examples_html(example_errors(ctx, folders)),
         '<h2 id="execution">How it ran</h2>',
         meta_html(execution),
+        versions_html(frame),
     ]
     header = table_header(frame)
     text = {i for i, name in enumerate(header) if name in text_columns(frame)}

@@ -1,6 +1,6 @@
 """The text sections of a report, so that it reads on its own: the resolved configuration with what
 differs between runs marked, what "converged" means and why a run is not, and how the runs executed
-(machine, precision, threads, run times)."""
+(machine, precision, threads, run times, package versions)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rewritelab.layout import SUMMARY
 from rewritelab.report.factors import SEEDS, show, sort_key, varied_factors
 from rewritelab.report.runs import Context, Run
 from rewritelab.report.tables import escape, html_table
+from rewritelab.store.versions import varied_versions, versions_table
 from rewritelab.textfmt import format_duration
 
 # ---------------------------------------------------------------------------------------------------------
@@ -199,6 +200,20 @@ def _spread(values: Sequence[float], fmt) -> str:
         return "-"
     low, mid, high = min(values), statistics.median(values), max(values)
     return fmt(mid) if fmt(low) == fmt(high) else f"{fmt(mid)} median ({fmt(low)} - {fmt(high)})"
+
+
+def versions_html(frame) -> str:
+    """The package versions the runs recorded, one row per sweep (`store.versions_table`), with a caption
+    that names the packages whose versions differ between runs of one sweep."""
+    header, rows = versions_table(frame)
+    differ = varied_versions(frame)
+    note = f"Runs of one sweep differ in {', '.join(differ)}. " if differ else ""
+    caption = (
+        "Package versions the runs recorded (rewritelab: its version and commit). "
+        f"{note}unknown: runs recorded before versions were; not installed: absent when the run ran."
+    )
+    table = html_table(header, rows, text_columns=set(range(len(header))))
+    return f'<p class="caption">{escape(caption)}</p>{table}'
 
 
 def meta_html(rows: Sequence[tuple[str, str]]) -> str:

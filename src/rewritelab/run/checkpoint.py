@@ -27,6 +27,7 @@ from rewritelab.layout import RUN_CONFIG
 from rewritelab.model import GPT
 from rewritelab.run.config import RunConfig, same_run
 from rewritelab.run.device import Dist
+from rewritelab.versions import current_versions
 
 CHECKPOINT_FORMAT = 1
 
@@ -108,7 +109,7 @@ def checkpoint_payload(
     total_steps: int,
 ) -> dict[str, Any]:
     """What checkpoint.pt holds (`weights`: what the run's kind saves of its model; `rng`: the states
-    `gather_rng` collected, index = rank)."""
+    `gather_rng` collected, index = rank; `versions`: the packages that wrote it, which a resume compares)."""
     return {
         "format": CHECKPOINT_FORMAT,
         "model": weights,
@@ -119,6 +120,7 @@ def checkpoint_payload(
         "vocab_size": vocab_size,
         "block_size": block_size,
         "total_steps": total_steps,
+        "versions": current_versions(),
     }
 
 

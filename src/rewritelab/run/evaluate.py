@@ -8,16 +8,13 @@ so both kinds report identical numbers for identical predictions.
 
 from __future__ import annotations
 
-import functools
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rewritelab import __version__
 from rewritelab.config import to_dict
 from rewritelab.convergence import run_convergence
 from rewritelab.errors import UserError
@@ -29,6 +26,7 @@ from rewritelab.run.kind import Built, RunKind
 from rewritelab.run.rundir import as_recorded, check_data_manifest, load_data, read_run_config
 from rewritelab.run.scoring import device_of, eval_subset, split_report
 from rewritelab.textfmt import Progress, format_table, progress_mode
+from rewritelab.versions import code_version, current_versions
 
 
 def write_predictions(path: Path, split: Any, predictions: list, correct: np.ndarray) -> None:
@@ -43,23 +41,6 @@ def write_predictions(path: Path, split: Any, predictions: list, correct: np.nda
         for row, pred, ok in zip(split.rows(), predictions, correct, strict=True)
     ]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """`rewritelab.__version__`, plus `+git.<short hash>` when the code runs from a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    commit = out.stdout.strip()
-    return f"{__version__}+git.{commit}" if out.returncode == 0 and commit else __version__
 
 
 def evaluate_trained(
@@ -163,6 +144,7 @@ def write_summary(
     summary["config"] = config
     summary["code_version"] = code_version()
     summary["machine"] = machine()
+    summary["versions"] = current_versions()  # what ran, beside where: torch, transformers, peft, trl, numpy
     if state.get("finished_at"):  # checkpoints older than the stamp lack it: the store stamps the record
         summary["finished_at"] = state["finished_at"]
     atomic_write_json(previous, summary)

@@ -47,6 +47,7 @@ from rewritelab.run.kind import Built, RunKind
 from rewritelab.run.rundir import MetricsLog, as_recorded, load_data, prepare_run_dir
 from rewritelab.run.schedule import Schedule, count_steps, curve_sets, eval_steps
 from rewritelab.textfmt import Progress
+from rewritelab.versions import note_version_changes
 
 LOG_EVERY = 50  # steps per `train` line in metrics.jsonl
 
@@ -121,6 +122,9 @@ def train_model(
         kind.load_weights(model, ckpt["model"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         state = TrainState(**ckpt["state"])
+        if dist.is_main:
+            resuming = f"{run_dir}: resuming at step {state.step}, its checkpoint"
+            note_version_changes(ckpt.get("versions"), resuming)
         rng = ckpt["rng"]
         restore_rng(rng[dist.rank % len(rng)])
     metrics = MetricsLog(run_dir / METRICS, dist.is_main)

@@ -26,6 +26,7 @@ from rewritelab.layout import RESULTS_DB
 from rewritelab.store.access import connect_read_only
 from rewritelab.store.columns import add_factor_columns, experiment_columns, superseded
 from rewritelab.store.integrity import CHECKSUM, check_integrity, read_rows, seal_run, unusable
+from rewritelab.store.versions import VERSION_COLUMNS, version_columns
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -62,10 +63,12 @@ COLUMNS: dict[str, str] = {
     "acc_delta": "REAL",
     "converged": "INTEGER",
     "code_version": "TEXT",
+    **VERSION_COLUMNS,  # torch_version, ..., numpy_version: store.versions
     "finished_at": "TEXT",
 }
 LAST_EXPERIMENTAL = "answer"  # factor columns follow it
-# Program runs', convergence and pattern-count columns, absent from databases and CSVs written before them.
+# Program runs', convergence, pattern-count and package-version columns, absent from databases and CSVs
+# written before them.
 ADDED_COLUMNS = (
     "train_patterns",
     "program_k",
@@ -75,6 +78,7 @@ ADDED_COLUMNS = (
     "loss_drop",
     "acc_delta",
     "converged",
+    *VERSION_COLUMNS,
 )
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS results (\n"
@@ -195,6 +199,7 @@ def summary_rows(
         "acc_delta": judged.get("acc_delta"),
         "converged": None if judged.get("converged") is None else int(judged["converged"]),
         "code_version": summary.get("code_version"),
+        **version_columns(summary),
         "finished_at": summary.get("finished_at") or utc_now(),
     }
     rows = []

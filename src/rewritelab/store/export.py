@@ -1,7 +1,7 @@
 """Exports of a results database: markdown, CSV and parquet, and the readable table the markdown export
 and the HTML report share (program columns appear only when some run trains on Markov programs, applied
 / no-op columns only when some run has no-op examples, a factor's column only when its value differs
-between runs)."""
+between runs). The markdown export follows it with the package versions the runs recorded, per sweep."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_bytes, atomic_write_text, check_target
 from rewritelab.store.database import factor_names, load_results
+from rewritelab.store.versions import versions_table
 
 FORMATS = ("markdown", "csv", "parquet")
 # How each export begins (CSV header, markdown table, `results --format seeds` table, parquet magic): `--out`
@@ -165,8 +166,12 @@ def table_rows(frame) -> list[list[str]]:
 
 
 def markdown_table(frame) -> str:
-    header = table_header(frame)
-    rows = [header, *table_rows(frame)]
+    """The readable table, then (after a blank line) the package versions the runs recorded, per sweep."""
+    return _markdown(table_header(frame), table_rows(frame)) + "\n" + _markdown(*versions_table(frame))
+
+
+def _markdown(header: list[str], body: list[list[str]]) -> str:
+    rows = [header, *body]
     escaped = [[cell.replace("|", "\\|") for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in escaped) for i in range(len(header))]
     lines = [

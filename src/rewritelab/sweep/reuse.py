@@ -18,10 +18,11 @@ from typing import Any
 from rewritelab.config import load_yaml
 from rewritelab.errors import UserError
 from rewritelab.folders import RUN, hold_folder, mark_folder
-from rewritelab.io import atomic_dir, copy_owned
+from rewritelab.io import atomic_dir, copy_owned, read_json
 from rewritelab.kinds import build_run_config, run_identity
 from rewritelab.layout import RUN_CONFIG, RUN_NAMES, RUNS_DIR, SUMMARY, sweep_run_dir
 from rewritelab.sweep.grid import RunSpec
+from rewritelab.versions import note_version_changes
 
 
 def run_roots(sources: Iterable[str | os.PathLike]) -> list[Path]:
@@ -72,6 +73,7 @@ def reuse_runs(
     stay. All under that run's lock: a run another process trains is refused."""
     reused = reusable_runs(pending, configs, sweep_dir, sources)
     for run_id, source in reused.items():
+        note_version_changes(_recorded_versions(source), f"reused run {run_id} (from {source})")
         dest = sweep_run_dir(sweep_dir, run_id)
         with hold_folder(dest, RUN), atomic_dir(dest, RUN_NAMES) as staged:
             copy_owned(source, staged, RUN_NAMES)
@@ -81,3 +83,12 @@ def reuse_runs(
 
 def _key(cfg: Any) -> str:
     return json.dumps(run_identity(cfg), sort_keys=True)
+
+
+def _recorded_versions(run_dir: Path) -> Any:
+    """The versions a finished run's summary.json records (None when it has none or cannot be read: the
+    sweep then refuses a damaged summary when it records the run)."""
+    try:
+        return read_json(run_dir / SUMMARY).get("versions")
+    except (OSError, ValueError, AttributeError):
+        return None
