@@ -134,6 +134,10 @@ def both(ckpt: dict[str, Any]) -> None:
     ckpt["total_steps"] = ckpt["state"]["step"] = 10**9
 
 
+def sizes(ckpt: dict[str, Any]) -> None:
+    ckpt["vocab_size"] = -1
+
+
 def short_mt(ckpt: dict[str, Any]) -> None:
     ckpt["rng"][0]["python"][1] = ckpt["rng"][0]["python"][1][:10]
 
@@ -145,30 +149,23 @@ def torch_rng(ckpt: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "change, needle",
     [
-        (state(step=10**9), "step 1000000000 of 20, where this run has 20 steps"),
-        (both, "step 1000000000 of 1000000000, where this run has 20 steps"),
-        (state(step=20.0), "loop state step = '20.0' is not one training writes"),
-        (state(step=True), "loop state step = 'True' is not one training writes"),
-        (state(epoch=5), "epoch 5, batch 20 is not where step 20 reads the data"),
-        (state(seconds=float("inf")), "loop state seconds = 'inf'"),
-        (state(loss=float("nan")), "loop state loss = 'nan'"),
-        (state(window_steps=21), "the loss window or the finish stamp does not fit step 20 of 20"),
-        (state(finished_at="yesterday"), "loop state finished_at = 'yesterday'"),
-        (short_mt, "RNG states that are not the ones training saves"),
-        (torch_rng, "RNG states that are not the ones training saves"),
-    ],
-    ids=[
-        "step",
-        "step-and-total",
-        "float",
-        "bool",
-        "epoch",
-        "seconds",
-        "loss",
-        "window",
-        "stamp",
-        "mt",
-        "torch",
+        pytest.param(state(step=10**9), "step 1000000000 of 20, where this run has 20 steps", id="step"),
+        pytest.param(both, "step 1000000000 of 1000000000, where this run has 20 steps", id="step-and-total"),
+        pytest.param(state(step=20.0), "loop state step = 20.0 is not one training writes", id="float"),
+        pytest.param(state(step=True), "loop state step = True is not one training writes", id="bool"),
+        pytest.param(state(step=2**70), "loop state step = a 71-bit integer is not one training", id="huge"),
+        pytest.param(state(epoch=5), "epoch 5, batch 20 is not where step 20 reads the data", id="epoch"),
+        pytest.param(state(seconds=float("inf")), "loop state seconds = inf", id="seconds"),
+        pytest.param(state(loss=float("nan")), "loop state loss = nan", id="loss"),
+        pytest.param(
+            state(window_steps=21),
+            "the loss window or the finish stamp does not fit step 20 of 20",
+            id="window",
+        ),
+        pytest.param(state(finished_at="yesterday"), "loop state finished_at = 'yesterday'", id="stamp"),
+        pytest.param(sizes, "its vocab_size entry is missing or not as training writes it", id="sizes"),
+        pytest.param(short_mt, "RNG states that are not the ones training saves", id="mt"),
+        pytest.param(torch_rng, "RNG states that are not the ones training saves", id="torch"),
     ],
 )
 def test_a_loop_state_the_run_never_reaches_is_refused(

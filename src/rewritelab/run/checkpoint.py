@@ -205,13 +205,15 @@ def _malformed(ckpt: Any) -> str | None:
     """What in the checkpoint's layout is not as training writes it (None when all is), checked before
     any of it is used: the loop state's fields as `TrainState` types them, and RNG states that
     `restore_rng` can set. Whether the loop state fits the run's schedule is `schedule.check_progress`."""
-    kinds = {"model": dict, "optimizer": dict, "state": dict, "rng": list, "config": dict,
-             "vocab_size": int, "block_size": int, "total_steps": int}  # fmt: skip
+    kinds = {"model": dict, "optimizer": dict, "state": dict, "rng": list, "config": dict}
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         return "no rewritelab checkpoint format"
     wrong = [key for key, kind in kinds.items() if not isinstance(ckpt.get(key), kind)]
+    sizes = ("vocab_size", "block_size")  # the model is built from them before its weights are loaded
+    wrong += [key for key in sizes if not (_count(ckpt.get(key)) and 0 < ckpt[key] < 2**31)]
+    wrong += [] if _count(ckpt.get("total_steps")) else ["total_steps"]
     if wrong:
-        return f"no {wrong[0]} entry of its type"
+        return f"its {wrong[0]} entry is missing or not as training writes it"
     state, fields = ckpt["state"], {f.name for f in dataclasses.fields(TrainState)}
     if state.keys() not in (fields, fields - {"finished_at"}):  # checkpoints before the stamp lack it
         return "the loop state's fields are not TrainState's"
@@ -224,14 +226,22 @@ def _malformed(ckpt: Any) -> str | None:
     if not (isinstance(stamp, str) and _stamp(stamp)):
         bad.append("finished_at")
     if bad:
-        return f"loop state {bad[0]} = {str(state[bad[0]])[:40]!r} is not one training writes"
+        return f"loop state {bad[0]} = {_brief(state[bad[0]])} is not one training writes"
     if not ckpt["rng"] or not all(_rng_state(saved) for saved in ckpt["rng"]):
         return "RNG states that are not the ones training saves"
     return None
 
 
 def _count(value: Any) -> bool:
-    return type(value) is int and value >= 0
+    """A count as training keeps it: an int (not a bool) within int64, so it prints and converts."""
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _brief(value: Any) -> str:
+    """A value for a one-line message (an int of thousands of digits does not even convert to text)."""
+    if type(value) is int and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit integer"
+    return repr(value)[:40]
 
 
 def _amount(value: Any) -> bool:

@@ -167,13 +167,9 @@ def _check_member(file: BinaryIO, member: Member, position: int) -> int:
     name_and_extra = _read(file, position + LOCAL.size, header[9] + header[10])
     name, extra = name_and_extra[: header[9]], name_and_extra[header[9] :]
     zip64 = _zip64_field(member.size, 0, member.offset)  # miniz writes the size still unknown as 0 here
-    padding = extra[len(zip64) :]
-    if (
-        name != member.name
-        or not extra.startswith(zip64)
-        or padding[:4] != struct.pack("<HH", PADDING_ID, len(padding) - 4)
-        or padding[4:] != b"Z" * (len(padding) - 4)
-    ):
+    filler = len(extra) - len(zip64) - 4  # the b"Z"s after the padding field's id and length
+    padding = struct.pack("<HH", PADDING_ID, filler) + b"Z" * filler if filler >= 0 else None
+    if name != member.name or padding is None or extra != zip64 + padding:
         raise Damaged(f"the local header of {what} disagrees with its central directory record")
     start = position + LOCAL.size + len(name_and_extra)
     if _crc(file, start, member.size) != member.crc:
@@ -199,4 +195,8 @@ def _crc(file: BinaryIO, start: int, size: int) -> int:
 
 
 def _show(name: bytes) -> str:
-    return name.decode("utf-8", "backslashreplace")[:200]
+    """A member's name for a one-line message: escaped where not printable (a damaged name may hold any
+    byte, a newline included), cut at 80 characters."""
+    text = name.decode("utf-8", "backslashreplace")
+    text = text if text.isprintable() else repr(text)
+    return text if len(text) <= 80 else text[:79] + "…"
