@@ -1,9 +1,11 @@
 """Fixtures of the fault-injection battery: a user's folder whose files must survive byte for byte, a
 snapshot of a folder to compare, another process holding a folder's lock, a command that must be refused
-in one line, and a run, sweep and dataset written once to copy."""
+in one line, a run, sweep and dataset written once to copy, and a finished tiny run (with what `evaluate`
+wrote in it) whose checkpoint can be damaged."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -128,3 +130,29 @@ def outputs(tmp_path_factory) -> Path:
     assert main(["sweep", str(root / "tiny-sweep.yaml"), "--out", str(root / "sweep")]) == 0
     assert main(["generate", str(TINY), "--out", str(root / "data")]) == 0
     return root
+
+
+def run_outputs(run: Path) -> dict[str, bytes]:
+    """What `evaluate` writes in a run folder (summary.json, predictions/*.jsonl), by name."""
+    paths = [run / "summary.json", *sorted((run / "predictions").glob("*"))]
+    return {str(p.relative_to(run)): p.read_bytes() for p in paths if p.is_file()}
+
+
+@pytest.fixture
+def outputs_of() -> Callable[[Path], dict[str, bytes]]:
+    return run_outputs
+
+
+@pytest.fixture(scope="session")
+def tiny_finished_run(tmp_path_factory) -> Path:
+    """The suite's tiny run, trained for 20 steps and evaluated, once per session; tests take a copy."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    short = ["--set", "train.max_steps=20", "--set", "train.eval_every=0", "--progress", "none"]
+    assert main(["train", str(TINY), "--out", str(run), *short]) == 0
+    return run
+
+
+@pytest.fixture
+def finished_run(tiny_finished_run, tmp_path) -> Path:
+    """A copy of the tiny finished run (checkpoint.pt, summary.json, predictions/) to damage."""
+    return Path(shutil.copytree(tiny_finished_run, tmp_path / "run"))

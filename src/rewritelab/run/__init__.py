@@ -5,6 +5,7 @@ Modules, in import order (each imports only those above it):
     device      the torchrun process group, the torch device, the resolved precision, autocast
     config      TrainConfig, RunConfig: the data, model and train sections; a run's identity
     rundir      the run directory: its file names, data, config and manifest checks, metrics.jsonl
+    container   checkpoint.pt's zip, verified whole (layout torch writes, every CRC) before torch.load
     checkpoint  checkpoint.pt: save, read and check it, RNG states, build and load models
     scoring     exact match, breakdowns, bootstrap intervals: pure functions of a model and data
     divergence  stop a run at a step whose loss or gradient norm is not finite

@@ -1,16 +1,20 @@
 """Checkpoints, shared by training (save, resume) and evaluation (load the trained model).
 
 Checkpoints hold only tensors and plain data, so they load with `torch.load(weights_only=True)`: a
-checkpoint from elsewhere can be rejected, never executed. With every RNG state restored (one per rank), a
-CPU run resumed from a checkpoint ends bit-identical to one never stopped.
+checkpoint from elsewhere can be rejected, never executed. Before that, its zip container is verified whole
+(`run.container`), and after it the layout and loop state (`read_checkpoint`; `schedule.check_progress`
+against the run's schedule), so damage or a hand edit is one line, never a traceback or another model.
+With every RNG state restored (one per rank), a CPU run resumed from a checkpoint ends bit-identical to
+one never stopped.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
+import math
 import random
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +30,13 @@ from rewritelab.io import atomic_write_bytes, utc_now
 from rewritelab.layout import RUN_CONFIG
 from rewritelab.model import GPT
 from rewritelab.run.config import RunConfig, same_run
+from rewritelab.run.container import Damaged, NotAZip, verify_container
 from rewritelab.run.device import Dist
 from rewritelab.versions import current_versions
 
 CHECKPOINT_FORMAT = 1
+COUNTS = ("step", "epoch", "position", "tokens", "window_steps")  # TrainState's ints (>= 0)
+AMOUNTS = ("seconds", "window_loss")  # and its finite floats (>= 0) besides the loss
 
 
 @dataclass
@@ -166,11 +173,15 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: no checkpoint; train the run first (rewritelab train RUN_CONFIG --out DIR)")
     fix = "delete it to train from scratch"
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-        raise UserError(f"{path}: not a checkpoint (damaged, truncated or another kind of file); {fix}")
-    damage = _crc_damage(path)
-    if damage is not None:
-        raise UserError(f"{path}: damaged ({damage}); {fix}")
+    try:
+        verify_container(path)  # torch.load checks no CRC and trusts the zip directory: verify it all first
+    except NotAZip:
+        kind = "damaged, truncated or another kind of file"
+        raise UserError(f"{path}: not a checkpoint ({kind}); {fix}") from None
+    except Damaged as e:
+        raise UserError(f"{path}: damaged ({e}); {fix}") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read ({e.strerror or e})") from None
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for damaged or hostile files
@@ -181,21 +192,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             else _first_line(e)
         )
         raise UserError(f"{path}: not a readable checkpoint ({reason}); {fix}") from None
-    if not _well_formed(ckpt):
-        raise UserError(f"{path}: not a rewritelab checkpoint; {fix}")
+    wrong = _malformed(ckpt)
+    if wrong is not None:
+        raise UserError(f"{path}: not a rewritelab checkpoint ({wrong}); {fix}")
     return ckpt
-
-
-def _crc_damage(path: Path) -> str | None:
-    """What is damaged when an archive member's bytes do not match the CRC-32 that torch.save recorded in
-    the zip (None when all match). torch.load does not check them, so a flipped bit inside a tensor
-    would load as a silently different model; checking costs one sequential read of the file."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            member = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        return f"unreadable zip structure: {_first_line(e)}"
-    return None if member is None else f"{member} fails its CRC-32 check"
 
 
 def _first_line(error: Exception) -> str:
@@ -203,22 +203,83 @@ def _first_line(error: Exception) -> str:
     return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
 
 
-def _well_formed(ckpt: Any) -> bool:
-    """The checkpoint's layout, checked before any of it is used."""
-    kinds = {"model": dict, "optimizer": dict, "state": dict, "rng": list, "config": dict,
-             "vocab_size": int, "block_size": int, "total_steps": int}  # fmt: skip
+def _malformed(ckpt: Any) -> str | None:
+    """What in the checkpoint's layout is not as training writes it (None when all is), checked before
+    any of it is used: the loop state's fields as `TrainState` types them, and RNG states that
+    `restore_rng` can set. Whether the loop state fits the run's schedule is `schedule.check_progress`."""
+    kinds = {"model": dict, "optimizer": dict, "state": dict, "rng": list, "config": dict}
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        return "no rewritelab checkpoint format"
+    wrong = [key for key, kind in kinds.items() if not isinstance(ckpt.get(key), kind)]
+    sizes = ("vocab_size", "block_size")  # the model is built from them before its weights are loaded
+    wrong += [key for key in sizes if not (_count(ckpt.get(key)) and 0 < ckpt[key] < 2**31)]
+    wrong += [] if _count(ckpt.get("total_steps")) else ["total_steps"]
+    if wrong:
+        return f"its {wrong[0]} entry is missing or not as training writes it"
+    state, fields = ckpt["state"], {f.name for f in dataclasses.fields(TrainState)}
+    if state.keys() not in (fields, fields - {"finished_at"}):  # checkpoints before the stamp lack it
+        return "the loop state's fields are not TrainState's"
+    bad = [name for name in COUNTS if not _count(state[name])]
+    bad += [name for name in AMOUNTS if not _amount(state[name])]
+    loss = state["loss"]  # NaN before the first step, finite (checked every step) after it
+    if not (_amount(loss) if state["step"] != 0 else isinstance(loss, float) and math.isnan(loss)):
+        bad.append("loss")
+    stamp = state.get("finished_at", "")
+    if not (isinstance(stamp, str) and _stamp(stamp)):
+        bad.append("finished_at")
+    if bad:
+        return f"loop state {bad[0]} = {_brief(state[bad[0]])} is not one training writes"
+    if not ckpt["rng"] or not all(_rng_state(saved) for saved in ckpt["rng"]):
+        return "RNG states that are not the ones training saves"
+    return None
+
+
+def _count(value: Any) -> bool:
+    """A count as training keeps it: an int (not a bool) within int64, so it prints and converts."""
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _brief(value: Any) -> str:
+    """A value for a one-line message (an int of thousands of digits does not even convert to text)."""
+    if type(value) is int and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit integer"
+    return repr(value)[:40]
+
+
+def _amount(value: Any) -> bool:
+    return type(value) is float and math.isfinite(value) and value >= 0
+
+
+def _stamp(text: str) -> bool:
+    """An empty stamp (not finished, or a checkpoint from before the stamp) or a UTC time as `utc_now`."""
+    try:
+        return not text or dt.datetime.fromisoformat(text).utcoffset() == dt.timedelta(0)
+    except ValueError:
         return False
-    if not all(isinstance(ckpt.get(key), kind) for key, kind in kinds.items()) or not ckpt["rng"]:
+
+
+def _rng_state(saved: Any) -> bool:
+    """Whether `saved` has the shape `capture_rng` gives it, so that `restore_rng` can set it."""
+    if not isinstance(saved, dict) or saved.keys() != {"python", "numpy", "torch", "cuda"}:
         return False
-    fields = {f.name for f in dataclasses.fields(TrainState)}
-    counters = fields - {"loss", "finished_at"}
-    state = ckpt["state"]
+    python, numpy, cpu, cuda = saved["python"], saved["numpy"], saved["torch"], saved["cuda"]
+    if not (isinstance(python, list) and len(python) == 3 and isinstance(numpy, list) and len(numpy) == 4):
+        return False
+    (version, mt, gauss), (keys, pos, has_gauss, cached) = python, numpy
     return (
-        state.keys() in (fields, fields - {"finished_at"})  # checkpoints before the stamp lack it
-        and isinstance(state.get("finished_at", ""), str)
-        and all(isinstance(state[name], (int, float)) and state[name] >= 0 for name in counters)
-    )
+        type(version) is int and version == 3 and (gauss is None or type(gauss) is float)
+        and isinstance(mt, list) and len(mt) == 625 and all(_count(x) and x < 2**32 for x in mt)
+        and mt[-1] <= 624  # the index into the 624 words
+        and isinstance(keys, torch.Tensor) and keys.dtype == torch.int64 and keys.shape == (624,)
+        and bool(((keys >= 0) & (keys < 2**32)).all())
+        and _count(pos) and pos <= 624 and _count(has_gauss) and has_gauss <= 1 and type(cached) is float
+        and _bytes(cpu) and cpu.numel() == torch.get_rng_state().numel()
+        and isinstance(cuda, list) and all(_bytes(t) for t in cuda)
+    )  # fmt: skip
+
+
+def _bytes(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1
 
 
 def check_checkpoint(

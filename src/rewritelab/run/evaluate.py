@@ -24,6 +24,7 @@ from rewritelab.run.checkpoint import check_checkpoint, read_checkpoint
 from rewritelab.run.device import autocast_for, machine, resolve_device
 from rewritelab.run.kind import Built, RunKind
 from rewritelab.run.rundir import as_recorded, check_data_manifest, load_data, read_run_config
+from rewritelab.run.schedule import check_progress
 from rewritelab.run.scoring import device_of, eval_subset, split_report
 from rewritelab.textfmt import Progress, format_table, progress_mode
 from rewritelab.versions import code_version, current_versions
@@ -78,6 +79,9 @@ def evaluate_trained(
         built = kind.load(cfg, as_recorded(run_dir, dataset), ckpt, ckpt_path, resolve_device("auto"))
     check_checkpoint(ckpt, cfg, ckpt_path, kind.same_run, built.vocab_size)
     check_data_manifest(run_dir, built.dataset.manifest)
+    train = built.encoded.get("train")  # encoded when training just ran, or when the kind encodes all
+    lengths = None if train is None else train.lengths
+    check_progress(ckpt, ckpt_path, len(built.dataset.splits["train"]), cfg.train, lengths)
     tests = [name for name in built.dataset.splits if name not in ("train", VALIDATION)]
     names = list(splits) if splits else tests
     unknown = [name for name in names if name not in built.dataset.splits]

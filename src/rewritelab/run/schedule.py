@@ -9,10 +9,12 @@ position inside the epoch, so a resumed run sees exactly the batches an uninterr
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rewritelab.errors import UserError
 from rewritelab.layout import EVAL_SPLITS, VALIDATION
 from rewritelab.run.checkpoint import TrainState
 from rewritelab.run.config import TrainConfig
@@ -25,6 +27,33 @@ def count_steps(n_train: int, cfg: TrainConfig) -> int:
     """Optimizer steps of a run: `epochs` passes over the data, capped by `max_steps`."""
     steps = math.ceil(cfg.epochs * n_train / cfg.batch_size)
     return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
+
+
+def check_progress(
+    ckpt: dict[str, Any], path: Path, n_train: int, cfg: TrainConfig, lengths: np.ndarray | None = None
+) -> None:
+    """Refuse a checkpoint whose loop state this run's schedule never reaches (hand-made or damaged): the
+    step count is this run's (`n_train` training examples), the step lies within it, epoch and position
+    are where that step reads the data, and only the last step carries the finish stamp. With the training
+    examples' encoded `lengths` (resuming has them; evaluation may not), the tokens must be those of the
+    batches up to the step. The layout was checked on read (`checkpoint.read_checkpoint`)."""
+    state, total = ckpt["state"], count_steps(n_train, cfg)
+    step, epoch, position = state["step"], state["epoch"], state["position"]
+    per_epoch = math.ceil(n_train / cfg.batch_size)  # every epoch's batch count (`length_batches`)
+    wrong = None
+    if ckpt["total_steps"] != total or not step <= total:
+        wrong = f"step {step} of {ckpt['total_steps']}, where this run has {total} steps"
+    elif (epoch, position) != (divmod(step, per_epoch) if per_epoch else (0, 0)):
+        wrong = f"epoch {epoch}, batch {position} is not where step {step} reads the data"
+    elif state["window_steps"] > step or (state.get("finished_at") and step < total):
+        wrong = f"the loss window or the finish stamp does not fit step {step} of {total}"
+    elif lengths is not None and state["tokens"] != epoch * int(lengths.sum()) + sum(
+        int(lengths[batch].sum()) for batch in epoch_batches(lengths, cfg, epoch)[:position]
+    ):
+        wrong = f"{state['tokens']} tokens is not what the batches up to step {step} hold"
+    if wrong:
+        raise UserError(f"{path}: damaged or edited: its loop state does not fit this run ({wrong}); "
+                        "delete it to train from scratch")  # fmt: skip
 
 
 def eval_steps(total_steps: int, cfg: TrainConfig) -> frozenset[int]:

@@ -45,7 +45,7 @@ from rewritelab.run.device import Dist, all_reduce_sum, autocast_for, execution_
 from rewritelab.run.divergence import check_finite
 from rewritelab.run.kind import Built, RunKind
 from rewritelab.run.rundir import MetricsLog, as_recorded, load_data, prepare_run_dir
-from rewritelab.run.schedule import Schedule, count_steps, curve_sets, eval_steps
+from rewritelab.run.schedule import Schedule, check_progress, count_steps, curve_sets, eval_steps
 from rewritelab.textfmt import Progress
 from rewritelab.versions import note_version_changes
 
@@ -119,6 +119,7 @@ def train_model(
     if ckpt_path.exists():
         ckpt = read_checkpoint(ckpt_path)
         check_checkpoint(ckpt, cfg, ckpt_path, kind.same_run, built.vocab_size)
+        check_progress(ckpt, ckpt_path, len(train_enc), tc, train_enc.lengths)
         kind.load_weights(model, ckpt["model"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         state = TrainState(**ckpt["state"])
