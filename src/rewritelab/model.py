@@ -26,6 +26,7 @@ from torch import nn
 from rewritelab.config import FieldError
 from rewritelab.decoding import GreedyDecoding, KVCache
 from rewritelab.errors import UserError
+from rewritelab.textfmt import quoted
 from rewritelab.tokenizer import PAD_ID
 
 MODEL_PRESETS: dict[str, dict[str, int]] = {
@@ -52,10 +53,12 @@ class ModelConfig:
         if isinstance(value, str):
             value = {"preset": value}
         if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping such as {{preset: cpu-small}}, got {value!r}")
+            raise UserError(f"{where}: expected a mapping such as {{preset: cpu-small}}, got {quoted(value)}")
         preset = value.get("preset")
         if preset is not None and preset not in MODEL_PRESETS:
-            raise UserError(f"{where}.preset: unknown preset {preset!r}; valid presets: {_preset_names()}")
+            raise UserError(
+                f"{where}.preset: unknown preset {quoted(preset)}; valid presets: {_preset_names()}"
+            )
         merged = {**MODEL_PRESETS.get(preset, {}), **value}
         missing = [k for k in ("n_layer", "n_head", "d_model") if k not in merged]
         if missing:

@@ -13,6 +13,7 @@ import torch
 
 from rewritelab.errors import UserError
 from rewritelab.lm.config import LMConfig, LoraSettings
+from rewritelab.textfmt import quoted
 
 INSTALL = "pip install 'rewritelab[lm]'"
 # Models shipped inside Python packages: name -> (package, file). Found through the installed package.
@@ -126,8 +127,8 @@ def lora_config(model: Any, lora: LoraSettings) -> Any:
     bad = [t for t in targets if t not in allowed]
     if bad:
         raise UserError(
-            f"lm.lora.target_modules: {bad[0]!r} is not a linear layer of this {model.config.model_type} "
-            f"model; choose from {', '.join(sorted(allowed))}"
+            f"lm.lora.target_modules: {quoted(bad[0])} is not a linear layer of this "
+            f"{model.config.model_type} model; choose from {', '.join(sorted(allowed))}"
         )
     return peft.LoraConfig(
         r=lora.rank,
