@@ -86,6 +86,18 @@ def _deepcopy(x: Any) -> Any:
     return x
 
 
+# A setting's integers fit in 64 bits, where numpy, torch and results.sqlite's INTEGER columns hold them:
+# past that they end in an OverflowError (torch.manual_seed, sqlite) rather than a message.
+INT_LIMIT = 2**63
+
+
+def check_seed(name: str, seed: int) -> None:
+    """A seed is in [0, 2^63) (torch.manual_seed takes 64 bits, numpy's SeedSequence any size, and the
+    results database stores it as a signed 64-bit integer); a `FieldError` on field `name` otherwise."""
+    if not 0 <= seed < INT_LIMIT:
+        raise FieldError(name, f"must be in [0, 2**63), got {seed}")
+
+
 def from_dict(cls: type[T], data: Any, where: str) -> T:
     """Build dataclass `cls` from `data`; `where` is the field path used in error messages."""
     return _convert(cls, data, where)
@@ -203,11 +215,13 @@ def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch
             return value
         raise UserError(f"{where}: expected true or false, got {quoted(value)}")
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise UserError(f"{where}: expected an integer, got {quoted(value)}")
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise UserError(f"{where}: expected an integer, got {quoted(value)}")
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            raise UserError(f"{where}: {quoted(value)} is out of range; a setting is an integer below 2**63")
+        return value
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rewritelab.config import FieldError
+from rewritelab.config import FieldError, check_seed
 from rewritelab.data.families import Family, RandomFamily
 from rewritelab.data.programs import ProgramFamily
 from rewritelab.data.ranges import Context, IntRange
@@ -22,6 +22,9 @@ from rewritelab.errors import UserError
 from rewritelab.textfmt import quoted
 
 _MAX_ALPHABET = 256  # strings are built as uint8 index arrays
+# Characters of an input, a pattern or a replacement: 4x the paper's longest inputs, and a bound on the
+# capacity counts (sums of alphabet^length over the lengths), which take hours for lengths of 10^6.
+MAX_STRING_LEN = 2000
 DEFAULT_BUDGET = 1_000_000  # the paper's training budget (examples), when neither budget nor S is set
 
 
@@ -196,6 +199,10 @@ class DatasetSpec:
         for name in ("input_len", "pattern_len"):
             if getattr(self, name).lo < 1:
                 raise FieldError(name, f"lengths must be >= 1, got {getattr(self, name).to_config()}")
+        for name in ("input_len", "pattern_len", "replacement_len"):
+            if getattr(self, name).hi > MAX_STRING_LEN:
+                length = getattr(self, name).to_config()
+                raise FieldError(name, f"lengths of at most {MAX_STRING_LEN:,} characters, got {length}")
         if self.replacement_len.lo < 0:
             raise FieldError(
                 "replacement_len", f"lengths must be >= 0, got {self.replacement_len.to_config()}"
@@ -203,8 +210,7 @@ class DatasetSpec:
         for name in ("num_rules", "test_rules", "test_examples_per_rule"):
             if getattr(self, name) < 1:
                 raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
-        if self.seed < 0:
-            raise FieldError("seed", f"must be >= 0, got {self.seed}")
+        check_seed("seed", self.seed)
 
     def _check_budget(self) -> None:
         if self.budget is not None and self.examples_per_rule is not None:

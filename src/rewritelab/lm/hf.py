@@ -130,6 +130,9 @@ def lora_config(model: Any, lora: LoraSettings) -> Any:
             f"lm.lora.target_modules: {quoted(bad[0])} is not a linear layer of this "
             f"{model.config.model_type} model; choose from {', '.join(sorted(allowed))}"
         )
+    width = model.config.hidden_size
+    if lora.rank > width:  # a rank past the layers' width adds nothing (and 10^20 overflows torch)
+        raise UserError(f"lm.lora.rank: {lora.rank:,} exceeds the model's width, {width}; use at most that")
     return peft.LoraConfig(
         r=lora.rank,
         lora_alpha=lora.alpha,
