@@ -16,12 +16,14 @@ import re
 import types
 import typing
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
+from rewritelab.bounded_yaml import MAX_DEPTH, parse_yaml
+from rewritelab.bounded_yaml import load_yaml as load_yaml  # where the rest of rewritelab imports it
 from rewritelab.errors import UserError
+from rewritelab.textfmt import clip, quoted
 
 T = TypeVar("T")
 
@@ -35,58 +37,43 @@ class FieldError(UserError):
         super().__init__(f"{field}: {message}")
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or malformed YAML is a `UserError`."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path} is a directory, not a config file")
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path} is not a UTF-8 text file (byte {e.start}); give a YAML config") from None
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UserError(f"malformed YAML in {path}{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: the top level must be a mapping of sections (data:, model:, train:, ...)")
-    return data
-
-
 def apply_overrides(config: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested dict, returning a new dict."""
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested dict, returning a new dict; the
+    path and its value together stay within `MAX_DEPTH` levels."""
     out = _deepcopy(config)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
+        where = f"--set {quoted(item)}"
         if not sep or not key or any(not part for part in key.split(".")):
-            raise UserError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. --set data.num_rules=500")
+            raise UserError(f"{where}: expected SECTION.KEY=VALUE, e.g. --set data.num_rules=500")
+        depth = len(_path_parts(key, where))
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = parse_yaml(raw, where, MAX_DEPTH - depth) if raw != "" else ""
         except yaml.YAMLError:
-            raise UserError(f"--set {item!r}: the value is not valid YAML") from None
-        set_path(out, key, value, f"--set {item!r}")
+            raise UserError(f"{where}: the value is not valid YAML") from None
+        set_path(out, key, value, where)
     return out
+
+
+def _path_parts(path: str, where: str) -> list[str]:
+    parts = path.split(".")
+    if len(parts) >= MAX_DEPTH:
+        raise UserError(f"{where}: a path of {len(parts):,} keys; no setting is more than {MAX_DEPTH} deep")
+    return parts
 
 
 def set_path(config: dict[str, Any], path: str, value: Any, where: str) -> None:
     """Set `config["a"]["b"]["c"] = value` for path `a.b.c`, creating missing sections in place."""
     node = config
-    parts = path.split(".")
+    parts = _path_parts(path, where)
     for part in parts[:-1]:
         child = node.get(part)
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise UserError(f"{where}: {part!r} is not a section of the run config (it is {child!r})")
+            raise UserError(
+                f"{where}: {quoted(part)} is not a section of the run config (it is {quoted(child)})"
+            )
         node = child
     node[parts[-1]] = value
 
@@ -97,6 +84,18 @@ def _deepcopy(x: Any) -> Any:
     if isinstance(x, list):
         return [_deepcopy(v) for v in x]
     return x
+
+
+# A setting's integers fit in 64 bits, where numpy, torch and results.sqlite's INTEGER columns hold them:
+# past that they end in an OverflowError (torch.manual_seed, sqlite) rather than a message.
+INT_LIMIT = 2**63
+
+
+def check_seed(name: str, seed: int) -> None:
+    """A seed is in [0, 2^63) (torch.manual_seed takes 64 bits, numpy's SeedSequence any size, and the
+    results database stores it as a signed 64-bit integer); a `FieldError` on field `name` otherwise."""
+    if not 0 <= seed < INT_LIMIT:
+        raise FieldError(name, f"must be in [0, 2**63), got {seed}")
 
 
 def from_dict(cls: type[T], data: Any, where: str) -> T:
@@ -189,17 +188,17 @@ def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch
                 errors.append(str(e))
         if len(errors) == 1:
             raise UserError(errors[0])
-        raise UserError(f"{where}: expected {_describe(tp)}, got {value!r}")
+        raise UserError(f"{where}: expected {_describe(tp)}, got {quoted(value)}")
     if origin is Literal:
         if value in args:
             return value
-        raise UserError(f"{where}: must be one of {', '.join(map(repr, args))}, got {value!r}")
+        raise UserError(f"{where}: must be one of {', '.join(map(repr, args))}, got {quoted(value)}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"{where}: expected a list, got {value!r}")
+            raise UserError(f"{where}: expected a list, got {quoted(value)}")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
-                raise UserError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+                raise UserError(f"{where}: expected a list of {len(args)} values, got {quoted(value)}")
             return tuple(
                 _convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
             )
@@ -208,19 +207,21 @@ def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping, got {value!r}")
+            raise UserError(f"{where}: expected a mapping, got {quoted(value)}")
         kt, vt = args or (Any, Any)
-        return {_convert(kt, k, where): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+        return {_convert(kt, k, where): _convert(vt, v, f"{where}.{clip(str(k))}") for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise UserError(f"{where}: expected true or false, got {value!r}")
+        raise UserError(f"{where}: expected true or false, got {quoted(value)}")
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise UserError(f"{where}: expected an integer, got {value!r}")
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise UserError(f"{where}: expected an integer, got {quoted(value)}")
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            raise UserError(f"{where}: {quoted(value)} is out of range; a setting is an integer below 2**63")
+        return value
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -229,15 +230,15 @@ def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch
                 return float(value)  # YAML reads 1e-3 (no dot) as a string
             except ValueError:
                 pass
-        raise UserError(f"{where}: expected a number, got {value!r}")
+        raise UserError(f"{where}: expected a number, got {quoted(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise UserError(f"{where}: expected a string, got {value!r}")
+        raise UserError(f"{where}: expected a string, got {quoted(value)}")
     if tp is type(None):
         if value is None:
             return None
-        raise UserError(f"{where}: expected null, got {value!r}")
+        raise UserError(f"{where}: expected null, got {quoted(value)}")
     raise TypeError(f"unsupported config type {tp!r} at {where}")
 
 
@@ -305,4 +306,4 @@ def describe_differences(diffs: list[tuple[str, Any, Any]], skip: str = "", limi
 def _shown(value: Any) -> str:
     if value is ABSENT:
         return "absent"
-    return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+    return clip(value if isinstance(value, str) else json.dumps(value, separators=(", ", ": ")))

@@ -24,8 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewritelab.config import FieldError
+from rewritelab.data import memory
 from rewritelab.decoding import GreedyDecoding, KVCache
 from rewritelab.errors import UserError
+from rewritelab.textfmt import quoted
 from rewritelab.tokenizer import PAD_ID
 
 MODEL_PRESETS: dict[str, dict[str, int]] = {
@@ -52,10 +54,12 @@ class ModelConfig:
         if isinstance(value, str):
             value = {"preset": value}
         if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping such as {{preset: cpu-small}}, got {value!r}")
+            raise UserError(f"{where}: expected a mapping such as {{preset: cpu-small}}, got {quoted(value)}")
         preset = value.get("preset")
-        if preset is not None and preset not in MODEL_PRESETS:
-            raise UserError(f"{where}.preset: unknown preset {preset!r}; valid presets: {_preset_names()}")
+        if preset is not None and (not isinstance(preset, str) or preset not in MODEL_PRESETS):
+            raise UserError(
+                f"{where}.preset: unknown preset {quoted(preset)}; valid presets: {_preset_names()}"
+            )
         merged = {**MODEL_PRESETS.get(preset, {}), **value}
         missing = [k for k in ("n_layer", "n_head", "d_model") if k not in merged]
         if missing:
@@ -82,6 +86,29 @@ class ModelConfig:
 
 def _preset_names() -> str:
     return ", ".join(MODEL_PRESETS)
+
+
+def block_parameters(cfg: ModelConfig) -> int:
+    """The parameters of the transformer blocks, 12·d² + 13·d per layer: a floor on `GPT.num_params`
+    known from the config alone (the embeddings' size depends on the data)."""
+    return cfg.n_layer * (12 * cfg.d_model**2 + 13 * cfg.d_model)
+
+
+def check_model_memory(cfg: ModelConfig, bytes_per_parameter: int, reserved: int = 0) -> None:
+    """Refuse, before a block is built, a model whose `block_parameters` at `bytes_per_parameter` (the
+    weights, and when it trains here their gradients and optimizer state) need more than the memory
+    available besides `reserved` bytes (the data's), naming the numbers: 10^9 layers would otherwise be
+    built one by one for hours. A floor, like the data's estimate: what it refuses cannot fit."""
+    have = memory.available_memory()
+    params = block_parameters(cfg)
+    need = params * bytes_per_parameter
+    if have is not None and need + reserved > have:
+        besides = f" besides the data's {reserved / 1e9:.1f} GB" if reserved >= 5e7 else ""
+        raise UserError(
+            f"model: {cfg.n_layer:,} layers of width {cfg.d_model:,} hold at least {params:,} parameters, "
+            f"{need / 1e9:.1f} GB to train, more than the {max(have - reserved, 0) / 1e9:.1f} GB available"
+            f"{besides}; lower model.n_layer or model.d_model, or use a machine with more memory"
+        )
 
 
 def _target_weight(y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Text for people: durations, fixed-width tables and progress, one helper per job.
+"""Text for people: durations, fixed-width tables, progress and values quoted in messages, one helper per
+job (`quoted`: an error message shows at most a few dozen characters of any value it quotes).
 
 Training (steps), evaluation (examples scored) and sweeps (runs) all report progress the same way: a tqdm
 bar on a terminal, or — when stderr is a file or a pipe, as under `make demo > log` or a batch scheduler —
@@ -7,6 +8,7 @@ one plain line every `every_s` seconds, so a log always shows that work goes on 
 
 from __future__ import annotations
 
+import reprlib
 import sys
 import time
 import typing
@@ -157,3 +159,34 @@ class Progress:
             self.bar.close()
         elif self.done != self.last_done:
             self.tick(force=True)
+
+
+QUOTE_CHARS = 80  # the most of a value an error message shows
+
+
+def clip(text: str, limit: int = QUOTE_CHARS) -> str:
+    """`text` if it is short, else its start and end around `…` and its length: an error message never
+    echoes unbounded input (a value can be megabytes long)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 30]}…{text[-10:]} ({len(text):,} characters)"
+
+
+class _Quote(reprlib.Repr):
+    """`repr` that stops early: a few items of a collection, a few levels, the ends of a long string."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, QUOTE_CHARS, QUOTE_CHARS, 40
+        self.maxdict = self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = 6
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 256:  # str() of a huge integer is slow, and refused past 4,300 digits
+            return f"<an integer of {x.bit_length():,} bits>"
+        return super().repr_int(x, level)
+
+
+def quoted(value: object) -> str:
+    """`value` as an error message quotes it: its repr, cut short however large the value (`clip`), and
+    built without walking more than a few items of it."""
+    return clip(_Quote().repr(value))

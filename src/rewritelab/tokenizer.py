@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from rewritelab.errors import UserError
+from rewritelab.textfmt import quoted
 
 PAD_ID, SEP_ID, ANS_ID, EOS_ID = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<sep>", "<ans>", "<eos>")
@@ -256,10 +257,10 @@ class Tokenizer:
 
 def _check_alphabet(alphabet: str) -> None:
     if not isinstance(alphabet, str) or not alphabet:
-        raise UserError(f"alphabet: expected a non-empty string of characters, got {alphabet!r}")
+        raise UserError(f"alphabet: expected a non-empty string of characters, got {quoted(alphabet)}")
     if len(set(alphabet)) != len(alphabet):
         dupes = sorted({ch for ch in alphabet if alphabet.count(ch) > 1})
-        raise UserError(f"alphabet: characters must be distinct; {''.join(dupes)!r} repeat")
+        raise UserError(f"alphabet: characters must be distinct; {quoted(''.join(dupes))} repeat")
     bad = [ch for ch in alphabet if not ch.isprintable() or ch.isspace()]
     if bad:
         raise UserError(f"alphabet: {bad[0]!r} is whitespace or a control character; use visible characters")

@@ -10,6 +10,7 @@ from rewritelab.cli import add_set_option
 from rewritelab.config import apply_overrides, from_dict, load_yaml
 from rewritelab.errors import UserError
 from rewritelab.layout import LM_EVAL_DIR, SFT_DIR, VERL_DIR
+from rewritelab.textfmt import quoted
 
 RUN_SECTIONS = ("data", "model", "lm", "train")  # a run config; only data: (and lm.task) is read here
 RENDERED = {
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     for key in config:
         if key not in RUN_SECTIONS:
             raise UserError(
-                f"{args.config}: unknown top-level key {key!r}; a config has the sections "
+                f"{args.config}: unknown top-level key {quoted(key)}; a config has the sections "
                 f"{', '.join(RUN_SECTIONS)} (only data: is used by generate)"
             )
     if "data" not in config:
@@ -106,7 +107,7 @@ def sft_rendering(lm_raw: dict) -> tuple[Any, bool]:
     task = from_dict(TaskSettings, lm_raw.get("task"), "lm.task")
     letters = lm_raw.get("letters", "joined")
     if letters not in LETTERS:
-        raise UserError(f"lm.letters: expected one of {', '.join(LETTERS)}, got {letters!r}")
+        raise UserError(f"lm.letters: expected one of {', '.join(LETTERS)}, got {quoted(letters)}")
     return task, letters == "spaced"
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from rewritelab.config import FieldError, build_section
 from rewritelab.data.ranges import Context, IntRange, PatternBatch
 from rewritelab.errors import UserError
+from rewritelab.textfmt import quoted
 
 _MAX_RESAMPLE_ROUNDS = 200
 FAMILIES: dict[str, type[Family]] = {}
@@ -91,11 +92,11 @@ class Family:
                 raise UserError(f"{where}: a family mapping needs a `name` (one of {_known()})")
         else:
             raise UserError(
-                f"{where}: expected a family name ({_known()}) or a mapping with `name`, got {value!r}"
+                f"{where}: expected a family name ({_known()}) or a mapping with `name`, got {quoted(value)}"
             )
         family_cls = FAMILIES.get(name) if isinstance(name, str) else None
         if family_cls is None:
-            raise UserError(f"{where}: unknown family {name!r}; registered families: {_known()}")
+            raise UserError(f"{where}: unknown family {quoted(name)}; registered families: {_known()}")
         return build_section(family_cls, fields, where)
 
     def to_config(self) -> str | dict[str, Any]:

@@ -16,6 +16,7 @@ from rewritelab.data.families import Family, register
 from rewritelab.data.programs import ProgramFamily
 from rewritelab.data.ranges import Context, IntRange, PatternBatch
 from rewritelab.errors import UserError
+from rewritelab.textfmt import quoted
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Component:
             value = dict(value)
             weight = value.pop("weight", 1.0)
         if not (_is_number(weight) and math.isfinite(weight) and weight > 0):
-            raise UserError(f"{where}.weight: must be a positive number, got {weight!r}")
+            raise UserError(f"{where}.weight: must be a positive number, got {quoted(weight)}")
         name = value.get("name") if isinstance(value, dict) else value
         if name == MixedFamily.name or isinstance(value, MixedFamily):
             raise UserError(

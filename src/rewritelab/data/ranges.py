@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from rewritelab.errors import UserError
+from rewritelab.textfmt import quoted
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class IntRange:
                     f"{where}: min {lo} is larger than max {hi}; write [min, max] with min <= max"
                 )
             return cls(lo, hi)
-        raise UserError(f"{where}: expected an integer or a list [min, max] of integers, got {value!r}")
+        raise UserError(f"{where}: expected an integer or a list [min, max] of integers, got {quoted(value)}")
 
     def to_config(self) -> int | list[int]:
         return self.lo if self.lo == self.hi else [self.lo, self.hi]

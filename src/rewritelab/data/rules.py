@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rewritelab.errors import UserError
+from rewritelab.textfmt import quoted
 
 DEFAULT_MAX_STEPS = 10_000
 SEPARATOR = " -> "
@@ -153,7 +154,7 @@ def parse_ruleset(text: str, source: str = "<string>") -> MarkovProgram:
         except ValueError:
             raise UserError(
                 f"{source}, line {number}: expected 'pattern -> replacement' "
-                f"(the separator is ' -> ' with one space on each side), got {line!r}"
+                f"(the separator is ' -> ' with one space on each side), got {quoted(line)}"
             ) from None
         if rule is not None:
             rules.append(rule)

@@ -14,13 +14,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rewritelab.config import FieldError
+from rewritelab.config import FieldError, check_seed
 from rewritelab.data.families import Family, RandomFamily
 from rewritelab.data.programs import ProgramFamily
 from rewritelab.data.ranges import Context, IntRange
 from rewritelab.errors import UserError
+from rewritelab.textfmt import quoted
 
 _MAX_ALPHABET = 256  # strings are built as uint8 index arrays
+# Characters of an input, a pattern or a replacement: 4x the paper's longest inputs, and a bound on the
+# capacity counts (sums of alphabet^length over the lengths), which take hours for lengths of 10^6.
+MAX_STRING_LEN = 2000
 DEFAULT_BUDGET = 1_000_000  # the paper's training budget (examples), when neither budget nor S is set
 
 
@@ -46,15 +50,20 @@ class Occurrences:
         if not self.counts:
             raise FieldError("counts", "give at least one count")
         if len(set(self.counts)) != len(self.counts):
-            raise FieldError("counts", f"must be distinct, got {list(self.counts)}; weights favour one")
+            raise FieldError(
+                "counts", f"must be distinct, got {quoted(list(self.counts))}; weights favour one"
+            )
         if min(self.counts) < 1:
-            raise FieldError("counts", f"must be >= 1 (no-ops are set by noop_frac), got {list(self.counts)}")
+            raise FieldError(
+                "counts", f"must be >= 1 (no-ops are set by noop_frac), got {quoted(list(self.counts))}"
+            )
         if self.weights is not None and (
             len(self.weights) != len(self.counts) or not all(math.isfinite(w) and w > 0 for w in self.weights)
         ):
             raise FieldError(
                 "weights",
-                f"expected {len(self.counts)} positive numbers (one per count), got {list(self.weights)}",
+                f"expected {len(self.counts)} positive numbers (one per count), "
+                f"got {quoted(list(self.weights))}",
             )
 
     def to_config(self) -> int | list[int] | dict[str, list]:
@@ -198,6 +207,10 @@ class DatasetSpec:
         for name in ("input_len", "pattern_len"):
             if getattr(self, name).lo < 1:
                 raise FieldError(name, f"lengths must be >= 1, got {getattr(self, name).to_config()}")
+        for name in ("input_len", "pattern_len", "replacement_len"):
+            if getattr(self, name).hi > MAX_STRING_LEN:
+                length = getattr(self, name).to_config()
+                raise FieldError(name, f"lengths of at most {MAX_STRING_LEN:,} characters, got {length}")
         if self.replacement_len.lo < 0:
             raise FieldError(
                 "replacement_len", f"lengths must be >= 0, got {self.replacement_len.to_config()}"
@@ -205,8 +218,7 @@ class DatasetSpec:
         for name in ("num_rules", "test_rules", "test_examples_per_rule"):
             if getattr(self, name) < 1:
                 raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
-        if self.seed < 0:
-            raise FieldError("seed", f"must be >= 0, got {self.seed}")
+        check_seed("seed", self.seed)
 
     def _check_validation(self) -> None:
         if self.validation_rules < 0:
@@ -298,13 +310,13 @@ class DatasetSpec:
 
 def _check_alphabet(alphabet: str) -> None:
     if len(alphabet) < 2:
-        raise FieldError("alphabet", f"needs at least 2 distinct characters, got {alphabet!r}")
+        raise FieldError("alphabet", f"needs at least 2 distinct characters, got {quoted(alphabet)}")
     if len(alphabet) > _MAX_ALPHABET:
         raise FieldError("alphabet", f"at most {_MAX_ALPHABET} characters are supported, got {len(alphabet)}")
     repeated = sorted({ch for ch in alphabet if alphabet.count(ch) > 1})
     if repeated:
         raise FieldError(
-            "alphabet", f"characters must be distinct; {''.join(repeated)!r} occur more than once"
+            "alphabet", f"characters must be distinct; {quoted(''.join(repeated))} occur more than once"
         )
     bad = [ch for ch in alphabet if ch.isspace() or not ch.isprintable()]
     if bad:

@@ -8,6 +8,7 @@ store and reports read both kinds alike.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -15,6 +16,7 @@ from typing import Any, Literal, get_args
 from rewritelab.config import (
     FieldError,
     apply_overrides,
+    check_seed,
     from_dict,
     is_setting_name,
     load_yaml,
@@ -38,8 +40,8 @@ class LoraSettings:
     def validate(self) -> None:
         if self.rank < 1:
             raise FieldError("rank", f"must be at least 1, got {self.rank}")
-        if not self.alpha > 0:
-            raise FieldError("alpha", f"must be positive, got {self.alpha}")
+        if not (self.alpha > 0 and math.isfinite(self.alpha)):
+            raise FieldError("alpha", f"must be a positive number, got {self.alpha}")
         if not 0.0 <= self.dropout < 1.0:
             raise FieldError("dropout", f"must be in [0, 1), got {self.dropout}")
         if self.target_modules is not None and not self.target_modules:
@@ -57,8 +59,7 @@ class TaskSettings:
     cipher_seed: int = 0
 
     def validate(self) -> None:
-        if self.cipher_seed < 0:
-            raise FieldError("cipher_seed", f"must be >= 0, got {self.cipher_seed}")
+        check_seed("cipher_seed", self.cipher_seed)
 
 
 Letters = Literal["joined", "spaced"]

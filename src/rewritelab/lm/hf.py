@@ -14,6 +14,7 @@ import torch
 from rewritelab.errors import UserError
 from rewritelab.lm.config import LMConfig, LoraSettings
 from rewritelab.lm.dequant import dequantized
+from rewritelab.textfmt import quoted
 
 INSTALL = "pip install 'rewritelab[lm]'"
 # Models shipped inside Python packages: name -> (package, file). Found through the installed package.
@@ -140,9 +141,12 @@ def lora_config(model: Any, lora: LoraSettings) -> Any:
     bad = [t for t in targets if t not in allowed]
     if bad:
         raise UserError(
-            f"lm.lora.target_modules: {bad[0]!r} is not a linear layer of this {model.config.model_type} "
-            f"model; choose from {', '.join(sorted(allowed))}"
+            f"lm.lora.target_modules: {quoted(bad[0])} is not a linear layer of this "
+            f"{model.config.model_type} model; choose from {', '.join(sorted(allowed))}"
         )
+    width = model.config.hidden_size
+    if lora.rank > width:  # a rank past the layers' width adds nothing (and 10^20 overflows torch)
+        raise UserError(f"lm.lora.rank: {lora.rank:,} exceeds the model's width, {width}; use at most that")
     return peft.LoraConfig(
         r=lora.rank,
         lora_alpha=lora.alpha,

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 from rewritelab.config import (
     FieldError,
     apply_overrides,
+    check_seed,
     from_dict,
     is_setting_name,
     load_yaml,
@@ -22,13 +23,14 @@ from rewritelab.data import DatasetSpec
 from rewritelab.errors import UserError
 from rewritelab.model import ModelConfig
 from rewritelab.run.device import resolved_dtype, resolved_muon_dtype
-from rewritelab.textfmt import ProgressMode
+from rewritelab.textfmt import ProgressMode, quoted
 
 C = TypeVar("C")  # a run config of either kind: both have a `train` section
 
 # Fields that change how a run executes but not what it computes: a run may resume with other values.
 EXECUTION_FIELDS = ("device", "threads", "progress", "track")
 TRACKERS = ("tensorboard", "wandb", "trackio")
+MAX_LOG_POINTS = 1000  # log-spaced evaluations (past a few dozen they are a linear grid: eval_every)
 
 
 @dataclass
@@ -81,9 +83,14 @@ class TrainConfig:
             raise FieldError("decay_frac", f"must be in (0, 1], got {self.decay_frac}")
         if not 0.0 <= self.min_lr_frac <= 1.0:
             raise FieldError("min_lr_frac", f"must be in [0, 1], got {self.min_lr_frac}")
-        for name in ("warmup_steps", "eval_every", "eval_log_points", "eval_examples", "seed", "threads"):
+        for name in ("warmup_steps", "eval_every", "eval_log_points", "eval_examples", "threads"):
             if getattr(self, name) < 0:
                 raise FieldError(name, f"must be >= 0, got {getattr(self, name)}")
+        check_seed("seed", self.seed)
+        if self.eval_log_points > MAX_LOG_POINTS:
+            raise FieldError(
+                "eval_log_points", f"at most {MAX_LOG_POINTS:,}, got {self.eval_log_points}; use eval_every"
+            )
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise FieldError("weight_decay" if self.weight_decay < 0 else "grad_clip", "must be >= 0")
         for name in ("beta1", "beta2"):
@@ -95,7 +102,9 @@ class TrainConfig:
             raise FieldError("test_examples", f"must be >= 1 (or null for all), got {self.test_examples}")
         unknown = [name for name in self.track if name not in TRACKERS]
         if unknown or len(set(self.track)) < len(self.track):
-            raise FieldError("track", f"trackers from {', '.join(TRACKERS)}, each once; got {self.track}")
+            raise FieldError(
+                "track", f"trackers from {', '.join(TRACKERS)}, each once; got {quoted(self.track)}"
+            )
         if self.max_steps is not None and self.max_steps < 0:
             raise FieldError("max_steps", f"must be >= 0 (or null for no cap), got {self.max_steps}")
 

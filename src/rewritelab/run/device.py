@@ -53,6 +53,28 @@ def setup_distributed(device: str) -> Dist:
     return Dist(rank=rank, world_size=world_size, local_rank=local_rank, owns_group=owns)
 
 
+THREADS_PER_CORE = 4  # how far train.threads may oversubscribe the cores (100,000 threads crash torch)
+
+
+def cpu_count() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int) -> None:
+    """Refuse a `train.threads` past `THREADS_PER_CORE` threads per core of this machine, before torch
+    is asked to start them (it crashes, or overflows, instead of refusing)."""
+    cores = cpu_count()
+    if threads > THREADS_PER_CORE * cores:
+        raise UserError(
+            f"train.threads: {threads:,} threads for {plural(cores, 'core')}; at most "
+            f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core) here, or 0 for torch's default"
+        )
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """`auto` picks cuda, then mps, then cpu; an explicit device that is missing is a UserError."""
     if name == "auto":
@@ -161,10 +183,7 @@ def execution_banner(device: torch.device, dtype: str, frozen_base: bool = False
 def machine() -> str:
     """The computer a run executes on, in one line (recorded in summary.json, shown by the report): the
     CPU model and the cores this process may use, the GPU when there is one, the torch version."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
+    cores = cpu_count()
     parts = [f"{_cpu_model()}, {cores} {'core' if cores == 1 else 'cores'}"]
     if torch.cuda.is_available():
         parts.append(torch.cuda.get_device_name(0))

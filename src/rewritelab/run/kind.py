@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from rewritelab.data import Dataset, Split
+from rewritelab.data import Dataset, Split, check_memory
 from rewritelab.errors import UserError
 from rewritelab.run.config import TrainConfig, run_identity
-from rewritelab.run.device import Dist
+from rewritelab.run.device import Dist, check_threads
 from rewritelab.textfmt import Progress
 
 
@@ -75,6 +75,14 @@ class RunKind(ABC):
             return False
 
     # --- model and data -------------------------------------------------------------------------------
+
+    def check_fits(self, cfg: Any, data: bool = True) -> None:
+        """Refuse, before anything is built or written, a run this machine cannot hold: more threads than
+        `check_threads` allows, or (`data`: the run generates its dataset) more data than the memory
+        available. A kind that knows its model's size from the config alone checks that too."""
+        check_threads(cfg.train.threads)
+        if data:
+            check_memory(cfg.data)
 
     @abstractmethod
     def build(self, cfg: Any, dataset: Dataset, device: torch.device) -> Built:

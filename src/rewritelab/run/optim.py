@@ -17,6 +17,10 @@ from torch.optim._muon import _adjust_lr  # torch's per-matrix lr scale, the sam
 from rewritelab.run.config import TrainConfig
 from rewritelab.run.device import resolved_muon_dtype
 
+# Optimizer state per hidden-matrix weight, in floats: AdamW's two moments, Muon's one momentum (a floor
+# on a step's memory with the weights and gradients, for `ScratchKind.check_fits`).
+STATE_FLOATS = {"adamw": 2, "muon": 1}
+
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | OptimizerPair:
     """AdamW, weight decay on matrices only (not biases, LayerNorm gains or embeddings); or, with

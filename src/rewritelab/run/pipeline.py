@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rewritelab.data import check_memory
 from rewritelab.folders import RUN, check_folder, hold_folder
 from rewritelab.run.config import with_resolved_dtype
 from rewritelab.run.device import Dist, setup_distributed
@@ -41,8 +40,7 @@ def train_and_evaluate(
     run_dir = Path(run_dir)
     cfg = with_resolved_dtype(cfg, kind.frozen_base)  # compared with a run's record as it ran: auto resolved
     check_folder(run_dir, RUN)
-    if data_dir is None:
-        check_memory(cfg.data)  # before the run folder is made: a size that cannot fit leaves nothing
+    kind.check_fits(cfg, data=data_dir is None)  # before the run folder is made: a refusal leaves nothing
     summary = finished_summary(run_dir, cfg, data_dir, same=kind.same_run)
     if summary is not None:
         return summary

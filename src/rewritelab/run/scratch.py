@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rewritelab.data import Dataset, Split
-from rewritelab.model import GPT
+from rewritelab.data import Dataset, Split, estimate_bytes
+from rewritelab.model import GPT, check_model_memory
 from rewritelab.run.checkpoint import build_model, clean_state_dict, load_trained_model, load_weights
 from rewritelab.run.config import RunConfig, TrainConfig, run_config_from_dict
-from rewritelab.run.device import Dist
+from rewritelab.run.device import Dist, resolve_device
 from rewritelab.run.evaluate import evaluate_trained
 from rewritelab.run.kind import Built, RunKind, longest
-from rewritelab.run.optim import make_optimizer
+from rewritelab.run.optim import STATE_FLOATS, make_optimizer
 from rewritelab.run.pipeline import train_and_evaluate
 from rewritelab.run.schedule import shard
 from rewritelab.run.scoring import score_split, teacher_forced_correct
@@ -95,6 +95,14 @@ class ScratchKind(RunKind):
 
     def config_from_dict(self, raw: dict[str, Any]) -> RunConfig:
         return run_config_from_dict(raw)
+
+    def check_fits(self, cfg: RunConfig, data: bool = True) -> None:
+        """The threads and the data, then the model besides the data: where it trains on this CPU, its
+        weights, gradients and optimizer state; on an accelerator, the weights it is built with here."""
+        super().check_fits(cfg, data)
+        device = cfg.train.device if cfg.train.device != "auto" else resolve_device("auto").type
+        floats = 2 + STATE_FLOATS[cfg.train.optimizer] if device == "cpu" else 1
+        check_model_memory(cfg.model, 4 * floats, estimate_bytes(cfg.data) if data else 0)
 
     def build(self, cfg: RunConfig, dataset: Dataset, device: torch.device) -> Built:
         tokenizer = Tokenizer.for_data(cfg.data)

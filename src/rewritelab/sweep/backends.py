@@ -10,13 +10,13 @@ existing cluster. A new backend is a class with these four methods and one `regi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from rewritelab.errors import UserError
+from rewritelab.run.device import cpu_count
 from rewritelab.sweep.grid import RunSpec
 
 
@@ -83,13 +83,6 @@ def backend_named(name: str) -> type[Backend]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Planning: how many runs at once, how many threads each
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def cuda_request(configs: dict[str, Any]) -> bool | None:

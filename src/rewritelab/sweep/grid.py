@@ -23,6 +23,7 @@ from rewritelab.config import apply_overrides, set_path, unknown_key_error
 from rewritelab.errors import UserError
 from rewritelab.kinds import build_run_config
 from rewritelab.run import EXECUTION_FIELDS
+from rewritelab.textfmt import quoted
 
 SWEEP_KEYS = ("preset", "description", "base", "grid", "seeds")
 RUN_SECTIONS = ("data", "model", "lm", "train")  # the sections of a run config (either kind)
@@ -168,14 +169,14 @@ def _parse_axis(item: Any, where: str) -> Axis:
 
 def _check_param(param: Any, where: str) -> None:
     if not isinstance(param, str) or "." not in param or any(not p for p in param.split(".")):
-        raise UserError(f"{where}: {param!r} is not a parameter path; write SECTION.KEY, e.g. data.num_rules")
+        raise UserError(f"{where}: {quoted(param)} is not a parameter path; write SECTION.KEY (data.seed)")
     if param in SEED_PATHS:
         raise UserError(f"{where}: {param} is set by seeds:; list the seeds there (or use --seeds)")
 
 
 def _value_list(values: Any, where: str) -> list[Any]:
     if not isinstance(values, list):
-        raise UserError(f"{where}: expected a list of values, got {values!r}")
+        raise UserError(f"{where}: expected a list of values, got {quoted(values)}")
     if not values:
         raise UserError(f"{where}: empty list of values; give at least one value or remove the axis")
     return values
@@ -186,7 +187,7 @@ def _parse_seeds(raw: Any, where: str) -> tuple[int, ...]:
         raise UserError(f"{where}: seeds: must be a non-empty list of integers, e.g. [0, 1, 2]")
     for seed in raw:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise UserError(f"{where}: seeds: {seed!r} is not a non-negative integer")
+            raise UserError(f"{where}: seeds: {quoted(seed)} is not a non-negative integer")
     if len(set(raw)) != len(raw):
         raise UserError(f"{where}: seeds: {list(raw)} repeats a seed; each seed must appear once")
     return tuple(raw)
@@ -196,12 +197,12 @@ def _check_overrides(overrides: Sequence[str], grid: tuple[Axis, ...]) -> None:
     """Reject a `--set` the grid would silently overwrite, and seeds set outside `--seeds`."""
     params = [p for axis in grid for p in axis.params]
     for item in overrides:
-        key = item.partition("=")[0]
+        key, where = item.partition("=")[0], f"--set {quoted(item)}"
         if key in SEED_PATHS:
-            raise UserError(f"--set {item!r}: seeds are set per run; use --seeds instead")
+            raise UserError(f"{where}: seeds are set per run; use --seeds instead")
         for param in params:
             if key == param or key.startswith(param + ".") or param.startswith(key + "."):
-                raise UserError(f"--set {item!r}: the grid varies {param}; remove the override or the axis")
+                raise UserError(f"{where}: the grid varies {param}; remove the override or the axis")
 
 
 def parse_seeds_option(text: str) -> list[int]:
@@ -209,7 +210,7 @@ def parse_seeds_option(text: str) -> list[int]:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise UserError(f"--seeds {text!r}: expected comma-separated integers, e.g. --seeds 0,1,2") from None
+        raise UserError(f"--seeds {quoted(text)}: expected comma-separated integers (0,1,2)") from None
     if not seeds:
         raise UserError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
     return seeds
@@ -338,7 +339,7 @@ def _check_unique(runs: list[RunSpec]) -> None:
     for run in runs:
         if run.run_id in seen:
             raise UserError(
-                f"grid: two runs share the id {run.run_id!r} (a grid axis repeats a value); "
+                f"grid: two runs share the id {quoted(run.run_id)} (a grid axis repeats a value); "
                 "remove the duplicate value"
             )
         seen[run.run_id] = run

@@ -23,11 +23,13 @@ import yaml
 from rewritelab.config import load_yaml, unknown_key_error
 from rewritelab.errors import UserError
 from rewritelab.sweep.grid import SWEEP_KEYS, Sweep, parse_sweep
+from rewritelab.textfmt import clip, quoted
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 INCLUDE_KEY = "include"
+MAX_INCLUDES = 16  # files an include chain may pass through beyond the first (the presets use 6 at most)
 
 
 def _preset_root() -> Traversable:
@@ -75,7 +77,8 @@ def _check_preset_name(name: str) -> None:
         close = [n for n in names if n.startswith(f"{name}-")] or difflib.get_close_matches(name, names, n=1)
         hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
         raise UserError(
-            f"unknown preset {name!r}; {hint}available: {', '.join(names)} (or give a sweep YAML file path)"
+            f"unknown preset {quoted(name)}; {hint}available: {', '.join(names)} "
+            "(or give a sweep YAML file path)"
         )
 
 
@@ -153,11 +156,11 @@ class _Source:
         """The source that `include: value` in this file names."""
         where = f"{self.where}: {INCLUDE_KEY}:"
         if not isinstance(value, str) or not value.strip():
-            raise UserError(f"{where} expected a preset name or a YAML file path, got {value!r}")
+            raise UserError(f"{where} expected a preset name or a YAML file path, got {quoted(value)}")
         if value.endswith((".yaml", ".yml")) or "/" in value or os.sep in value:
             target = _preset_root() / value if self.packaged else Path(self.location).parent / value
             if not target.is_file():
-                raise UserError(f"{where} {value!r}: no such file ({target})")
+                raise UserError(f"{where} {quoted(value)}: no such file ({clip(str(target))})")
             name = value[: -len(".yaml")] if self.packaged and value.endswith(".yaml") else value
             return _Source(f"preset {name}" if self.packaged else str(target), target, self.packaged)
         names = _packaged_names()
@@ -165,7 +168,7 @@ class _Source:
             close = difflib.get_close_matches(value, names, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise UserError(
-                f"{where} unknown preset {value!r}; {hint}known: {', '.join(names)} "
+                f"{where} unknown preset {quoted(value)}; {hint}known: {', '.join(names)} "
                 "(or give a path ending in .yaml, relative to this file)"
             )
         return _Source.preset(value)
@@ -173,6 +176,11 @@ class _Source:
 
 def _resolve(source: _Source, stack: list[_Source], included_by: str | None = None) -> dict[str, Any]:
     """The file's mapping with its `include:` chain merged in (includes first, this file on top)."""
+    if len(stack) >= MAX_INCLUDES:
+        raise UserError(
+            f"{stack[0].where}: {INCLUDE_KEY}: a chain of more than {MAX_INCLUDES} files "
+            f"({stack[0].where} -> ... -> {source.where}); no sweep needs that many"
+        )
     if any(s.key == source.key for s in stack):
         cycle = " -> ".join(s.where for s in [*stack, source])
         raise UserError(
@@ -183,7 +191,7 @@ def _resolve(source: _Source, stack: list[_Source], included_by: str | None = No
         return raw
     own = {k: v for k, v in raw.items() if k != INCLUDE_KEY}
     included = source.include(raw[INCLUDE_KEY])
-    base = _resolve(included, [*stack, source], f"{source.where}: {INCLUDE_KEY}: {raw[INCLUDE_KEY]!r}")
+    base = _resolve(included, [*stack, source], f"{source.where}: {INCLUDE_KEY}: {quoted(raw[INCLUDE_KEY])}")
     return merge(base, own)
 
 

@@ -211,6 +211,13 @@ def check_sweep(
     check_sweep_dir(sweep, sweep_dir)
     recorded_run_ids(sweep_dir / RESULTS_DB)  # read as `results` reads it: no run goes into a damaged one
     run_roots(reuse)
+    if not (backend == "ray" and ray_address):  # the runs train on this machine: each must fit here
+        for run in runs:
+            if not (sweep_run_dir(sweep_dir, run.run_id) / SUMMARY).exists():
+                try:
+                    kind_for(configs[run.run_id]).check_fits(configs[run.run_id])
+                except UserError as e:
+                    raise UserError(f"run {run.run_id}: {e}") from None
     return runs, configs
 
 
