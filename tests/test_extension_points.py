@@ -186,6 +186,9 @@ class FixedPositionsKind(ScratchKind):
         built.cfg = cfg
         return built
 
+    def check_fits(self, cfg: FixedPositionsConfig, data: bool = True) -> None:
+        super().check_fits(RunConfig(cfg.data, cfg.fixed, cfg.train), data)
+
     def load(self, cfg: FixedPositionsConfig, dataset, ckpt, path, device):
         return super().load(RunConfig(cfg.data, cfg.fixed, cfg.train), dataset, ckpt, path, device)
 

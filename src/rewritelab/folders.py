@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from rewritelab.bounded_yaml import parse_yaml
 from rewritelab.errors import UserError
 from rewritelab.io import SPECIAL, atomic_dir, atomic_write_json, check_target, shown
 from rewritelab.layout import (
@@ -81,8 +82,8 @@ def _is_run(path: Path) -> bool:
 def _is_sweep(path: Path) -> bool:
     """sweep.yaml in the resolved form a sweep records (a sweep file of one's own has no `preset:`)."""
     try:
-        raw = yaml.safe_load((path / SWEEP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
+        raw = parse_yaml((path / SWEEP_FILE).read_text(encoding="utf-8"), str(path / SWEEP_FILE))
+    except (OSError, ValueError, yaml.YAMLError, UserError):  # an alias bomb is not a sweep either
         return False
     return isinstance(raw, dict) and {"preset", "base", "grid", "seeds"} <= raw.keys()
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewritelab.config import FieldError
-from rewritelab.data import memory
+from rewritelab.data import available_memory
 from rewritelab.decoding import GreedyDecoding, KVCache
 from rewritelab.errors import UserError
 from rewritelab.textfmt import quoted
@@ -99,7 +99,7 @@ def check_model_memory(cfg: ModelConfig, bytes_per_parameter: int, reserved: int
     weights, and when it trains here their gradients and optimizer state) need more than the memory
     available besides `reserved` bytes (the data's), naming the numbers: 10^9 layers would otherwise be
     built one by one for hours. A floor, like the data's estimate: what it refuses cannot fit."""
-    have = memory.available_memory()
+    have = available_memory()
     params = block_parameters(cfg)
     need = params * bytes_per_parameter
     if have is not None and need + reserved > have:

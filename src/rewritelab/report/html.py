@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewritelab.bounded_yaml import parse_yaml
 from rewritelab.errors import UserError
 from rewritelab.folders import REPORT, check_folder, replacing_folder
 from rewritelab.layout import REPORT_DIR, REPORT_HTML, RESULTS_DB, RUNS_DIR, SWEEP_FILE, sweep_run_dir
@@ -274,9 +275,9 @@ def _description(sweep_dir: Path | None) -> str:
         return ""
     import yaml
 
-    try:
-        data = yaml.safe_load((sweep_dir / SWEEP_FILE).read_text(encoding="utf-8"))
-    except yaml.YAMLError:
+    try:  # read within bounds: a sweep.yaml of a folder is input like any config
+        data = parse_yaml((sweep_dir / SWEEP_FILE).read_text(encoding="utf-8"), str(sweep_dir / SWEEP_FILE))
+    except (yaml.YAMLError, UserError):
         return ""
     return str(data.get("description") or "") if isinstance(data, dict) else ""
 

@@ -15,7 +15,7 @@ from rewritelab.layout import SUMMARY
 from rewritelab.report.factors import SEEDS, show, sort_key, varied_factors
 from rewritelab.report.runs import Context, Run
 from rewritelab.report.tables import escape, html_table
-from rewritelab.store.versions import varied_versions, versions_table
+from rewritelab.store import varied_versions, versions_table
 from rewritelab.textfmt import format_duration
 
 # ---------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from rewritelab.run.config import (
     run_config_from_dict,
     with_resolved_dtype,
 )
-from rewritelab.run.device import Dist, autocast_for, resolve_device, resolved_dtype
+from rewritelab.run.device import Dist, autocast_for, cpu_count, resolve_device, resolved_dtype
 from rewritelab.run.divergence import TrainingDiverged, check_finite
 from rewritelab.run.evaluate import evaluate_trained, format_breakdowns, format_summary
 from rewritelab.run.kind import Built, RunKind, longest
@@ -68,6 +68,7 @@ __all__ = [
     "Dist",
     "autocast_for",
     "resolve_device",
+    "cpu_count",
     "resolved_dtype",
     "with_resolved_dtype",
     "RunConfig",

@@ -19,6 +19,7 @@ from rewritelab.store.database import (
     load_results,
     natural_key,
     open_db,
+    read_database,
     record_run,
     summary_rows,
 )
@@ -34,8 +35,12 @@ from rewritelab.store.export import (
     table_rows,
     text_columns,
 )
+from rewritelab.store.versions import varied_versions, versions_table
 
 __all__ = [
+    "read_database",
+    "varied_versions",
+    "versions_table",
     "ADDED_COLUMNS",
     "BUSY_TIMEOUT_S",
     "COLUMNS",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rewritelab.errors import UserError
-from rewritelab.run.device import cpu_count
+from rewritelab.run import cpu_count
 from rewritelab.sweep.grid import RunSpec
 
 

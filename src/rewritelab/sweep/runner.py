@@ -38,8 +38,7 @@ from rewritelab.layout import (
     sweep_run_dir,
 )
 from rewritelab.run import count_steps, read_summary, resolved_dtype
-from rewritelab.store import record_run
-from rewritelab.store.database import read_database
+from rewritelab.store import read_database, record_run
 from rewritelab.sweep.backends import Backend, BackendOptions, backend_named, wants_cuda
 from rewritelab.sweep.grid import RunSpec, Sweep, expand, parse_sweep, validate_runs
 from rewritelab.sweep.reuse import reuse_runs, run_roots
