@@ -1,4 +1,4 @@
-"""The results database of a sweep (`database`: one SQLite row per run × split, loading as a frame), the
+"""The results database of a sweep (`database`: one SQLite row per run × split; `loading`: as a frame), the
 columns derived from a run config (`columns`: the experimental columns, and a factor column per other
 config value a sweep varies), the check that refuses a damaged database (`integrity`) and the exports
 (`export`: markdown, CSV, parquet and the readable table)."""
@@ -14,12 +14,7 @@ from rewritelab.store.database import (
     ADDED_COLUMNS,
     BUSY_TIMEOUT_S,
     COLUMNS,
-    database_path,
-    factor_names,
-    load_results,
-    natural_key,
     open_db,
-    read_database,
     record_run,
     summary_rows,
 )
@@ -34,6 +29,13 @@ from rewritelab.store.export import (
     table_header,
     table_rows,
     text_columns,
+)
+from rewritelab.store.loading import (
+    database_path,
+    factor_names,
+    load_results,
+    natural_key,
+    read_database,
 )
 from rewritelab.store.versions import varied_versions, versions_table
 

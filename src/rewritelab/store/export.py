@@ -15,7 +15,7 @@ from typing import Any
 
 from rewritelab.errors import UserError
 from rewritelab.io import atomic_write_bytes, atomic_write_text, check_target
-from rewritelab.store.database import factor_names, load_results
+from rewritelab.store.loading import factor_names, load_results
 from rewritelab.store.versions import versions_table
 
 FORMATS = ("markdown", "csv", "parquet")
