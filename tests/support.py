@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import string
 from collections.abc import Iterable
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -424,3 +426,20 @@ MICRO_DATA = {
     "validation_rules": 0,  # 9 patterns leave none to spare (and micro sweeps draw no curves)
 }  # fmt: skip
 MICRO_MODEL = {"n_layer": 1, "n_head": 1, "d_model": 16}
+
+
+@contextmanager
+def stop_after(steps: int):
+    """stop_requests stand-in: a SIGTERM 'arrives' after `steps` optimizer steps."""
+
+    class Stop(list):
+        checks = 0
+
+        def __bool__(self):  # the loop asks once per step, after it
+            Stop.checks += 1
+            return Stop.checks >= steps
+
+        def __getitem__(self, i):
+            return signal.SIGTERM
+
+    yield Stop()

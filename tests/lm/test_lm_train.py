@@ -4,8 +4,6 @@ path, and bad input ends with one line and exit 2."""
 from __future__ import annotations
 
 import json
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from rewritelab.data import generate_dataset
 from rewritelab.lm import LM, lm_run_config_from_dict, train_lm_run
 from rewritelab.run import TrainingInterrupted, split_report
 from rewritelab.run import train as train_loop
-from support import lm_config, save_tiny
+from support import lm_config, save_tiny, stop_after
 
 ALL_LLAMA = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -48,23 +46,6 @@ def test_lora_run_learns_a_two_rule_task(tiny_llama, tmp_path):
     for name in ("config.yaml", "data_manifest.json", "checkpoint.pt", "summary.json", "adapter"):
         assert (tmp_path / "run" / name).exists()
     assert set(summary["accuracy"]) == {"test_seen", "test_unseen"}
-
-
-@contextmanager
-def stop_after(steps: int):
-    """stop_requests stand-in: a SIGTERM 'arrives' after `steps` optimizer steps."""
-
-    class Stop(list):
-        checks = 0
-
-        def __bool__(self):  # the loop asks once per step, after it
-            Stop.checks += 1
-            return Stop.checks >= steps
-
-        def __getitem__(self, i):
-            return signal.SIGTERM
-
-    yield Stop()
 
 
 def adapter(run_dir: Path) -> dict[str, torch.Tensor]:

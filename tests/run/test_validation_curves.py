@@ -5,8 +5,6 @@ evaluating on the data they started with, without a validation curve."""
 from __future__ import annotations
 
 import json
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from rewritelab.run import TrainingInterrupted, check_data_manifest, load_run_co
 from rewritelab.run import train as train_loop
 from rewritelab.run.rundir import as_recorded
 from rewritelab.run.schedule import curve_sets
-from support import TINY
+from support import TINY, stop_after
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
@@ -128,23 +126,6 @@ def test_a_run_started_before_validation_splits_resumes_and_evaluates_without_on
     capsys.readouterr()
     assert main(["evaluate", str(run_dir), "--split", "validation"]) == 2
     assert "--split validation: no such split" in capsys.readouterr().err
-
-
-@contextmanager
-def stop_after(steps: int):
-    """stop_requests stand-in: a SIGTERM 'arrives' after `steps` optimizer steps."""
-
-    class Stop(list):
-        checks = 0
-
-        def __bool__(self):  # the loop asks once per step, after it
-            Stop.checks += 1
-            return Stop.checks >= steps
-
-        def __getitem__(self, i):
-            return signal.SIGTERM
-
-    yield Stop()
 
 
 @pytest.mark.parametrize(
