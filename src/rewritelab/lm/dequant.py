@@ -17,6 +17,7 @@ a run computes with no longer depend on whether a kernel happened to be installe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -61,6 +62,14 @@ def dequantized(gguf: Path, transformers: Any) -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256, read once per process for a file of unchanged size and time (a run loads the
+    tokenizer and the model from it, each asking)."""
+    st = path.stat()
+    return _sha256(path.resolve(), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -325,4 +325,7 @@ def recorded_run_ids(db_path: Path) -> set[str]:
     if not Path(db_path).exists():
         return set()
     names, rows = read_database(Path(db_path))
-    return {dict(zip(names, row, strict=True))["run_id"] for row in rows}
+    if not rows:
+        return set()
+    column = names.index("run_id")
+    return {row[column] for row in rows}
