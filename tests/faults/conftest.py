@@ -156,3 +156,9 @@ def tiny_finished_run(tmp_path_factory) -> Path:
 def finished_run(tiny_finished_run, tmp_path) -> Path:
     """A copy of the tiny finished run (checkpoint.pt, summary.json, predictions/) to damage."""
     return Path(shutil.copytree(tiny_finished_run, tmp_path / "run"))
+
+
+@pytest.fixture
+def dataset(outputs) -> Path:
+    """The session's tiny dataset (`outputs`), to read or copy: tests never change it in place."""
+    return outputs / "data"

@@ -10,20 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from rewritelab.cli import main
 from rewritelab.data import load_dataset
 from rewritelab.errors import UserError
-from support import TINY
 
 FLIPS = 120  # per file in the default suite: each read takes milliseconds
 SLOW_FLIPS = 2_000
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "tiny"
-    assert main(["generate", str(TINY), "--out", str(out)]) == 0
-    return out
 
 
 def content(data_dir: Path) -> dict:

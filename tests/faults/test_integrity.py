@@ -64,13 +64,6 @@ def test_a_checkpoint_damaged_inside_a_tensor_is_refused_by_evaluate_and_by_resu
 # --- manifest.json ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "tiny"
-    assert main(["generate", str(TINY), "--out", str(out)]) == 0
-    return out
-
-
 def edited_copy(dataset: Path, target: Path, rechecksum: bool) -> Path:
     shutil.copytree(dataset, target)
     manifest = json.loads((target / "manifest.json").read_text())

@@ -18,13 +18,6 @@ from support import TINY
 TRAIN = ["--set", "train.max_steps=2", "--set", "train.eval_every=0", "--progress", "none"]
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "tiny"
-    assert main(["generate", str(TINY), "--out", str(out)]) == 0
-    return out
-
-
 def copy_with(dataset: Path, target: Path, text: str) -> Path:
     """A copy of `dataset` whose manifest.json is `text`; the data files stay intact."""
     shutil.copytree(dataset, target)
